@@ -1,18 +1,47 @@
 """Images in, posed meshes out: the one entry point the ROS node and the CLIs call.
 
 `SceneGenPipeline(config).run(views) -> SceneResult`. Stages (each timed, in order):
-``preprocess`` (crops, masks, object order), ``encode`` (DINOv2 + VGGT conditioning),
-``sample`` (flow-Euler sampling of the sparse-structure latents and the poses),
-``decode`` (latent -> 64^3 occupancy), ``mesh`` (marching cubes per object),
-``place`` (poses relative to the query object -> metric poses in the first camera's frame).
+
+1. ``segment``  - masks from depth (table plane + clustering) when the views carry none.
+2. ``prepare``  - object order (largest mask in view 0 = query object, as SceneGen's inference),
+                  the `max_objects` cap, views in which an object is missing are dropped.
+3. ``encode``   - DINOv2 (object crop, mask, scene) + VGGT tokens per view (paper Sec. 3.2).
+4. ``sample``   - flow-Euler sampling of all objects' sparse-structure latents and poses in one
+                  batch (global attention mixes the objects), CFG in the guidance interval.
+5. ``decode``   - latent -> occupancy logits -> per-object voxel grid (logits > 0).
+6. ``mesh``     - marching cubes per object, asset frame [-0.5, 0.5]^3, z up.
+7. ``place``    - SceneGen poses -> every asset in the query object's frame
+                  (`assembly.assemble_in_query_frame`) -> metric similarity into the first
+                  camera's optical frame from depth (`placement.estimate_placement`) -> colours.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, Sequence
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol, Sequence
 
-from scenegen_core.types import SceneResult, View
+import numpy as np
+import torch
+
+from scenegen_core.assembly import assemble_in_query_frame, voxels_to_mesh
+from scenegen_core.checkpoints import LoadedModels, load_scenegen_models
+from scenegen_core.conditioning import build_multiview_conditioning, order_objects_by_mask_area
+from scenegen_core.mesh_ops import simplify_to_face_budget
+from scenegen_core.models.dinov2 import DinoEncoder, DinoEncoderConfig
+from scenegen_core.models.ss_decoder import SSDecoder, SSDecoderConfig
+from scenegen_core.models.ss_flow import SSFlowConfig, SSFlowModel
+from scenegen_core.models.vggt.aggregator import VGGTAggregator, VGGTAggregatorConfig
+from scenegen_core.placement import PlacementConfig, compose, estimate_placement
+from scenegen_core.sampler import FlowEulerSampler, SamplerConfig
+from scenegen_core.types import Mesh, Pose, SceneObject, SceneResult, StageTiming, View
+
+UNTRAINED_DESCRIPTION = (
+    "UNTRAINED embedded default: the real SceneGen architecture at a tiny size with random weights "
+    "(seed {seed}); shapes and relative poses are meaningless until trained weights are given "
+    "(model_path) or a trained default lands"
+)
 
 
 class PipelineError(ValueError):
@@ -23,12 +52,14 @@ class PipelineError(ValueError):
 class PipelineConfig:
     """What to run and how.
 
-    model_path: directory with weights in the official layout, or "" for the embedded default
-    (see `scenegen_core.checkpoints`). device: "cpu", "cuda", "cuda:0"... dtype: "auto" (fp16 on
+    model_path: directory with weights in the official layout (`scenegen_core.checkpoints`), or ""
+    for the embedded default. device: "cpu", "cuda", "cuda:0"... dtype: "auto" (half precision on
     CUDA as released, fp32 on CPU), "fp32", "fp16", "bf16". steps / cfg_strength / cfg_interval /
     rescale_t: flow sampler settings (paper defaults). max_objects: objects beyond this (smallest
-    masks first) are dropped with a warning. mesh_resolution: occupancy grid edge (64 as TRELLIS).
-    seed: noise seed; the same seed and input give the same result.
+    masks first) are dropped with a warning. min_mask_pixels: smaller masks are ignored.
+    mesh_max_faces: marching-cubes meshes are simplified to at most this many faces. min_scale:
+    floor for predicted scales (the model's ReLU can output 0). seed: noise seed; the same seed and
+    input give the same result. default_seed: weight seed of the untrained embedded default.
     """
 
     model_path: str = ""
@@ -39,7 +70,23 @@ class PipelineConfig:
     cfg_interval: tuple[float, float] = (0.5, 1.0)
     rescale_t: float = 3.0
     max_objects: int = 8
+    min_mask_pixels: int = 16
+    min_scale: float = 0.05
+    mesh_max_faces: int = 5000
     seed: int = 42
+    default_seed: int = 0
+    placement: PlacementConfig = field(default_factory=PlacementConfig)
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("auto", "fp32", "fp16", "bf16"):
+            raise ValueError(f"dtype must be auto, fp32, fp16 or bf16, got {self.dtype!r}")
+        if self.max_objects < 1:
+            raise ValueError(f"max_objects must be >= 1, got {self.max_objects}")
+        SamplerConfig(self.steps, self.cfg_strength, tuple(self.cfg_interval), self.rescale_t)
+
+    @property
+    def sampler(self) -> SamplerConfig:
+        return SamplerConfig(self.steps, self.cfg_strength, tuple(self.cfg_interval), self.rescale_t)
 
 
 class ScenePipeline(Protocol):
@@ -50,7 +97,262 @@ class ScenePipeline(Protocol):
         """One line naming the weights in use (and saying so plainly when they are untrained)."""
 
     def run(self, views: Sequence[View]) -> SceneResult:
+        """Generate the scene seen in `views` (view 0 is the reference camera)."""
+
+
+def untrained_default_models(seed: int = 0, device: str = "cpu") -> LoadedModels:
+    """The embedded default: SceneGen's architecture at a CPU-friendly size, random weights.
+
+    DINOv2 and VGGT at 112 px (69 tokens, 64 channels), SS flow at R = 8 (2 blocks), decoder to
+    32^3 occupancy. Weights are drawn from `seed` with a private generator state, so building it
+    does not disturb the caller's RNG and always gives the same network.
+    """
+    dino_config = DinoEncoderConfig.tiny()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        dino = DinoEncoder(dino_config)
+        vggt = VGGTAggregator(VGGTAggregatorConfig.tiny())
+        flow = SSFlowModel(SSFlowConfig.tiny(object_context_tokens=dino_config.num_tokens))
+        decoder = SSDecoder(SSDecoderConfig.tiny())
+    models = [m.to(device).eval() for m in (flow, decoder, vggt, dino)]
+    return LoadedModels(*models, sampler=None, files=(), description=UNTRAINED_DESCRIPTION.format(seed=seed))
+
+
+class _StageClock:
+    def __init__(self) -> None:
+        self.timings: list[StageTiming] = []
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings.append(StageTiming(name, time.perf_counter() - start))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Objects in query order. input_index: [N] index of each object in the caller's mask order.
+    views: the views used for conditioning; masks: per used view [N, H, W] bool."""
+
+    input_index: np.ndarray
+    views: tuple[View, ...]
+    masks: tuple[np.ndarray, ...]
+
+
+class SceneGenPipeline:
+    """Loads the networks once; `run` may be called repeatedly (not concurrently)."""
+
+    def __init__(self, config: PipelineConfig = PipelineConfig(), models: LoadedModels | None = None):
+        self.config = config
+        self.device = torch.device(config.device)
+        if models is None:
+            if config.model_path:
+                models = load_scenegen_models(config.model_path, device=self.device)
+            else:
+                models = untrained_default_models(config.default_seed, str(self.device))
+        self.models = models
+        self._sampler = FlowEulerSampler(config.sampler)
+        self._cast_half_precision()
+
+    @property
+    def description(self) -> str:
+        return self.models.description
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.models.files)
+
+    def _cast_half_precision(self) -> None:
+        """fp32 everywhere on CPU (the position head runs in fp32 too); on CUDA the flow and decoder
+        keep the released half-precision torso unless dtype forces fp32. VGGT stays fp32 (official)."""
+        dtype = self.config.dtype
+        if dtype == "fp32" or (dtype == "auto" and self.device.type == "cpu"):
+            self.models.ss_flow.float()
+            self.models.ss_decoder.float()
+
+    # ------------------------------------------------------------------------------------------
+    def run(self, views: Sequence[View]) -> SceneResult:
         """Generate the scene seen in `views` (view 0 is the reference camera).
 
-        Every view must carry masks in one shared object order; raises PipelineError otherwise.
+        views: >= 1 View; masks in one shared object order in every view, or none at all (then depth
+        and intrinsics are required and objects are segmented from depth). Raises PipelineError for
+        input that cannot give a scene. The result's poses are metric in view 0's optical frame when
+        view 0 has depth and intrinsics, otherwise in the query object's frame (`metric=False`).
         """
+        views = tuple(views)
+        if not views:
+            raise PipelineError("no views given")
+        clock = _StageClock()
+        warnings: list[str] = []
+        if any(v.masks is None for v in views):
+            with clock.stage("segment"):
+                views = self._segment(views)
+        with clock.stage("prepare"):
+            prepared = self._prepare(views, warnings)
+        with clock.stage("encode"):
+            cond = build_multiview_conditioning(
+                self.models.dino, self.models.vggt, [v.rgb for v in prepared.views], list(prepared.masks)
+            )
+        with clock.stage("sample"):
+            tokens = cond.tokens.to(self.device)
+            generator = torch.Generator("cpu").manual_seed(self.config.seed)
+            if cond.num_views == 1:
+                sampled = self._sampler.sample(self.models.ss_flow, tokens[0], generator=generator)
+            else:
+                sampled = self._sampler.sample_multiview(self.models.ss_flow, tokens, generator=generator)
+        with clock.stage("decode"):
+            with torch.no_grad():
+                decoder_dtype = next(self.models.ss_decoder.parameters()).dtype
+                logits = self.models.ss_decoder(sampled.samples.to(decoder_dtype)).float()[:, 0].cpu().numpy()
+        with clock.stage("mesh"):
+            meshes = [simplify_to_face_budget(voxels_to_mesh(grid > 0), self.config.mesh_max_faces) for grid in logits]
+            scores = [_occupancy_confidence(grid) for grid in logits]
+            for k, mesh in enumerate(meshes):
+                if mesh.is_empty:
+                    warnings.append(f"object {int(prepared.input_index[k])}: decoder produced no occupied voxels")
+        with clock.stage("place"):
+            objects, metric = self._place(prepared, sampled.positions.float().cpu().numpy(), meshes, scores, warnings)
+        reference = views[0]
+        return SceneResult(
+            objects=tuple(objects),
+            frame_id=reference.frame_id,
+            stamp_ns=reference.stamp_ns,
+            metric=metric,
+            timings=tuple(clock.timings),
+            model_description=self.description,
+            warnings=tuple(warnings),
+        )
+
+    # ------------------------------------------------------------------------------------------
+    def _segment(self, views: tuple[View, ...]) -> tuple[View, ...]:
+        from dataclasses import replace
+
+        from scenegen_core.evaluation.depth_segmentation import segment_depth
+
+        if any(v.masks is not None for v in views):
+            raise PipelineError("either every view carries masks or none does")
+        if any(v.depth is None or v.intrinsics is None for v in views):
+            raise PipelineError(
+                "views carry no object masks and no depth + intrinsics to segment from: "
+                "publish instance masks, or depth with CameraInfo"
+            )
+        segmentation = segment_depth(views)
+        if segmentation.num_objects == 0:
+            raise PipelineError("no objects found above the table in the depth image")
+        return tuple(replace(v, masks=m) for v, m in zip(views, segmentation.masks))
+
+    def _prepare(self, views: tuple[View, ...], warnings: list[str]) -> _Prepared:
+        counts = {len(v.masks) for v in views}
+        if len(counts) != 1:
+            raise PipelineError(f"every view needs the same number of object masks, got {sorted(counts)}")
+        reference_masks = views[0].masks
+        areas = reference_masks.reshape(len(reference_masks), -1).sum(1)
+        keep = np.flatnonzero(areas >= self.config.min_mask_pixels)
+        if len(keep) < len(reference_masks):
+            warnings.append(
+                f"ignored {len(reference_masks) - len(keep)} object(s) with fewer than "
+                f"{self.config.min_mask_pixels} mask pixels in view 0"
+            )
+        if len(keep) == 0:
+            raise PipelineError("no object mask in view 0 is large enough to generate from")
+        order = keep[order_objects_by_mask_area(reference_masks[keep])]
+        if len(order) > self.config.max_objects:
+            warnings.append(f"kept the {self.config.max_objects} largest of {len(order)} objects (max_objects)")
+            order = order[: self.config.max_objects]
+        used_views, used_masks = [], []
+        for v, view in enumerate(views):
+            masks = view.masks[order]
+            if v > 0 and not masks.reshape(len(masks), -1).any(1).all():
+                warnings.append(f"view {v} dropped: not every object is visible in it")
+                continue
+            used_views.append(view)
+            used_masks.append(masks)
+        return _Prepared(order, tuple(used_views), tuple(used_masks))
+
+    def _place(
+        self,
+        prepared: _Prepared,
+        positions: np.ndarray,
+        meshes: list[Mesh],
+        scores: list[float],
+        warnings: list[str],
+    ) -> tuple[list[SceneObject], bool]:
+        if np.any(positions[1:, 7] < self.config.min_scale):
+            warnings.append(f"predicted scales below {self.config.min_scale} were raised to it")
+        try:
+            in_query_frame = assemble_in_query_frame(positions, min_scale=self.config.min_scale)
+        except ValueError as error:
+            raise PipelineError(f"the model predicted unusable poses: {error}") from error
+        scene_boxes = np.stack([_posed_bounds(mesh, pose) for mesh, pose in zip(meshes, in_query_frame)])
+        reference = prepared.views[0]
+        placement = estimate_placement(
+            scene_boxes, prepared.masks[0], reference.depth, reference.intrinsics, self.config.placement
+        )
+        if not placement.metric and reference.depth is not None:
+            warnings.append("no object had valid depth: poses stay in the query object's frame")
+        objects = []
+        for k, (mesh, pose) in enumerate(zip(meshes, in_query_frame)):
+            final = compose(placement.camera_from_scene, pose)
+            colored = _color_from_view(mesh, final, reference, prepared.masks[0][k]) if placement.metric else mesh
+            objects.append(
+                SceneObject(
+                    index=int(prepared.input_index[k]),
+                    mesh=colored,
+                    pose=final,
+                    pose_relative=pose,
+                    boxes_per_view=np.stack([_mask_box(m[k]) for m in prepared.masks]),
+                    score=scores[k],
+                )
+            )
+        return objects, placement.metric
+
+
+def _occupancy_confidence(logits: np.ndarray) -> float:
+    """Mean decoder probability over the occupied voxels, in [0, 1] (0 for an empty grid)."""
+    occupied = logits > 0
+    if not occupied.any():
+        return 0.0
+    return float(np.mean(1.0 / (1.0 + np.exp(-logits[occupied].astype(np.float64)))))
+
+
+def _posed_bounds(mesh: Mesh, pose: Pose) -> np.ndarray:
+    """[2, 3] min/max of the posed mesh (the posed unit asset box when the mesh is empty)."""
+    if mesh.is_empty:
+        corners = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)])
+        points = pose.apply(corners)
+    else:
+        points = pose.apply(mesh.vertices)
+    return np.stack([points.min(0), points.max(0)])
+
+
+def _mask_box(mask: np.ndarray) -> np.ndarray:
+    """[4] float64 (u_min, v_min, u_max, v_max) pixel box of a mask; NaN when empty."""
+    rows, cols = np.nonzero(mask)
+    if len(rows) == 0:
+        return np.full(4, np.nan)
+    return np.array([cols.min(), rows.min(), cols.max(), rows.max()], dtype=np.float64)
+
+
+def _color_from_view(mesh: Mesh, pose: Pose, view: View, mask: np.ndarray) -> Mesh:
+    """Per-vertex colours sampled from the image where a vertex projects into the object's mask,
+    the object's median colour elsewhere (until TRELLIS stage 2 gives real textures)."""
+    from dataclasses import replace
+
+    if mesh.is_empty:
+        return mesh
+    median = np.median(view.rgb[mask].reshape(-1, 3), axis=0) / 255.0 if mask.any() else np.full(3, 0.5)
+    colors = np.tile(median, (len(mesh.vertices), 1))
+    points = pose.apply(mesh.vertices)
+    k = view.intrinsics
+    in_front = points[:, 2] > 1e-6
+    u = np.full(len(points), -1)
+    v = np.full(len(points), -1)
+    u[in_front] = np.round(k.fx * points[in_front, 0] / points[in_front, 2] + k.cx).astype(int)
+    v[in_front] = np.round(k.fy * points[in_front, 1] / points[in_front, 2] + k.cy).astype(int)
+    height, width = mask.shape
+    inside = in_front & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    inside[inside] = mask[v[inside], u[inside]]
+    colors[inside] = view.rgb[v[inside], u[inside]] / 255.0
+    return replace(mesh, vertex_colors=colors.astype(np.float32))

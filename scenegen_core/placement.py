@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scenegen_core.types import CameraIntrinsics, Pose
+from scenegen_core.types import CameraIntrinsics, Pose, rotation_matrix_to_wxyz
 
 # Scene frame (SceneGen assets are z-up) -> camera optical frame (y down, z forward) for a level camera.
 LEVEL_CAMERA_FROM_SCENE = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -97,27 +97,6 @@ def umeyama(source: np.ndarray, target: np.ndarray) -> Pose:
     scale = float(np.trace(np.diag(singular) @ sign) / variance) if variance > 0 else 1.0
     translation = mu_t - scale * rotation @ mu_s
     return Pose(translation, rotation_matrix_to_wxyz(rotation), scale)
-
-
-def rotation_matrix_to_wxyz(rotation: np.ndarray) -> np.ndarray:
-    """[3, 3] rotation matrix -> [4] unit quaternion, w first, w >= 0."""
-    m = np.asarray(rotation, dtype=np.float64)
-    trace = np.trace(m)
-    if trace > 0:
-        s = 2.0 * np.sqrt(trace + 1.0)
-        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
-    else:
-        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
-    q = np.asarray(q)
-    q /= np.linalg.norm(q)
-    return q if q[0] >= 0 else -q
 
 
 def estimate_placement(

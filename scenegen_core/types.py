@@ -59,6 +59,27 @@ class CameraIntrinsics:
         return cls(float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2]), int(width), int(height))
 
 
+def rotation_matrix_to_wxyz(rotation: np.ndarray) -> np.ndarray:
+    """[3, 3] rotation matrix -> [4] float64 unit quaternion, w first, w >= 0 (Shepperd's method)."""
+    m = np.asarray(rotation, dtype=np.float64)
+    trace = np.trace(m)
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
+    else:
+        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
+    q = np.asarray(q)
+    q /= np.linalg.norm(q)
+    return q if q[0] >= 0 else -q
+
+
 @dataclass(frozen=True)
 class Pose:
     """Similarity transform x' = s * R(q) @ x + t.
@@ -81,6 +102,21 @@ class Pose:
         if not np.isfinite(self.scale):
             raise ValueError(f"scale must be finite, got {self.scale}")
         object.__setattr__(self, "scale", float(self.scale))
+
+    @classmethod
+    def from_matrix(cls, matrix: np.ndarray) -> "Pose":
+        """Pose of a [4, 4] similarity [s R | t] (uniform s > 0, proper rotation); ValueError otherwise."""
+        matrix = np.asarray(matrix, dtype=np.float64)
+        if matrix.shape != (4, 4):
+            raise ValueError(f"expected a [4, 4] matrix, got {matrix.shape}")
+        linear = matrix[:3, :3]
+        scale = float(np.cbrt(np.linalg.det(linear)))
+        if not scale > 0:
+            raise ValueError("matrix is singular or mirrored; not a similarity with positive scale")
+        rotation = linear / scale
+        if not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6):
+            raise ValueError("matrix is not a uniform-scale similarity (shear or anisotropic scale)")
+        return cls(matrix[:3, 3], rotation_matrix_to_wxyz(rotation), scale)
 
     @property
     def rotation_matrix(self) -> np.ndarray:
@@ -155,8 +191,8 @@ class View:
     intrinsics: CameraIntrinsics or None. masks: [K, H, W] bool, one per object in a fixed
     object order shared by all views (object k in view 0 is object k in every view), or None
     when the pipeline must segment. frame_id / stamp_ns: passed through from the source.
-    camera_from_reference: [4, 4] float64 pose of this camera in the first view's camera frame
-    (identity for view 0) or None when unknown.
+    camera_from_reference: [4, 4] float64 rigid transform mapping points from the first view's
+    camera frame into this view's camera frame (identity for view 0), or None when unknown.
     """
 
     rgb: np.ndarray

@@ -11,10 +11,9 @@ from scenegen_core.placement import (
     back_project,
     compose,
     estimate_placement,
-    rotation_matrix_to_wxyz,
     umeyama,
 )
-from scenegen_core.types import CameraIntrinsics, Pose
+from scenegen_core.types import CameraIntrinsics, Pose, rotation_matrix_to_wxyz
 
 
 def test_quaternion_round_trip_covers_every_branch():

@@ -1,0 +1,180 @@
+"""Ray-cast rendering of triangle meshes with open3d's ``RaycastingScene`` (CPU, exact geometry).
+
+Camera model: the pinhole of ``CameraIntrinsics`` in the ROS optical frame (x right, y down,
+z forward, metres). The ray of pixel (u, v) (column, row; the centre of the top-left pixel is
+(0, 0)) has camera-frame direction ((u - cx) / fx, (v - cy) / fy, 1), so the ray parameter at a
+hit equals the hit's z in the camera frame: ``depth`` is z-depth (as in ROS depth images), not the
+distance along the ray.
+
+Shading: Lambert with a head-light (light at the camera) plus ambient, flat per triangle:
+rgb = albedo * (ambient + (1 - ambient) * |n . ray|). It needs no notion of "up", so the same
+function renders world-frame scenes and camera-frame overlays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import open3d as o3d
+
+from scenegen_core.types import CameraIntrinsics, Mesh
+from scenegen_core.world.transforms import check_rigid
+
+BACKGROUND_ID = -1
+DEFAULT_BACKGROUND_RGB = (0.62, 0.66, 0.72)
+_DEFAULT_ALBEDO = (0.7, 0.7, 0.7)
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """One rendered view.
+
+    rgb: [H, W, 3] uint8. depth: [H, W] float32, metres, z in the camera optical frame, 0 where
+    the ray hit nothing. instance_ids: [H, W] int32, for ``render_meshes`` the index of the hit
+    mesh in its ``meshes`` list and -1 (BACKGROUND_ID) for no hit (scene renders re-label these,
+    see ``scene.py``).
+    """
+
+    rgb: np.ndarray
+    depth: np.ndarray
+    instance_ids: np.ndarray
+
+    def __post_init__(self) -> None:
+        rgb = np.asarray(self.rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"rgb must be [H, W, 3] uint8, got {rgb.shape} {rgb.dtype}")
+        shape = rgb.shape[:2]
+        depth = np.asarray(self.depth, dtype=np.float32)
+        ids = np.asarray(self.instance_ids)
+        if depth.shape != shape or ids.shape != shape:
+            raise ValueError(f"depth {depth.shape} / instance_ids {ids.shape} must match rgb {shape}")
+        if ids.dtype != np.int32:
+            raise ValueError(f"instance_ids must be int32, got {ids.dtype}")
+        object.__setattr__(self, "depth", depth)
+
+    def mask(self, instance_id: int) -> np.ndarray:
+        """[H, W] bool pixels showing that instance."""
+        return self.instance_ids == instance_id
+
+
+def pixel_rays(intrinsics: CameraIntrinsics) -> np.ndarray:
+    """[H, W, 3] float64 camera-frame ray directions with unit z (see module docstring)."""
+    u = (np.arange(intrinsics.width) - intrinsics.cx) / intrinsics.fx
+    v = (np.arange(intrinsics.height) - intrinsics.cy) / intrinsics.fy
+    uu, vv = np.meshgrid(u, v)
+    return np.stack([uu, vv, np.ones_like(uu)], axis=-1)
+
+
+def backproject_depth(depth: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
+    """[H, W, 3] float64 camera-frame points (metres) of a z-depth image; invalid pixels give 0 * ray."""
+    depth = np.nan_to_num(np.asarray(depth, dtype=np.float64), nan=0.0)
+    if depth.shape != (intrinsics.height, intrinsics.width):
+        raise ValueError(f"depth {depth.shape} does not match intrinsics {intrinsics.height}x{intrinsics.width}")
+    return pixel_rays(intrinsics) * depth[..., None]
+
+
+def project_points(points_camera: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
+    """[N, 2] float64 pixel coordinates (u, v) of [N, 3] camera-frame points (z must be > 0)."""
+    points = np.asarray(points_camera, dtype=np.float64)
+    if np.any(points[:, 2] <= 0):
+        raise ValueError("cannot project points at or behind the camera (z <= 0)")
+    return np.stack(
+        [intrinsics.fx * points[:, 0] / points[:, 2] + intrinsics.cx, intrinsics.fy * points[:, 1] / points[:, 2] + intrinsics.cy],
+        axis=1,
+    )
+
+
+def render_meshes(
+    meshes: Sequence[Mesh],
+    colors: np.ndarray | Sequence[Sequence[float]] | None,
+    intrinsics: CameraIntrinsics,
+    camera_from_world: np.ndarray,
+    *,
+    background_rgb: Sequence[float] = DEFAULT_BACKGROUND_RGB,
+    ambient: float = 0.35,
+) -> RenderResult:
+    """Ray-cast meshes given in one common frame ("world") into a pinhole camera.
+
+    meshes: triangle meshes, vertices in metres in the world frame (empty meshes are allowed and
+    never hit). colors: [N, 3] float RGB in [0, 1], one albedo per mesh, or None to interpolate
+    each mesh's vertex_colors (grey where a mesh has none). camera_from_world: [4, 4] rigid
+    transform world -> camera optical frame (use the identity for camera-frame meshes).
+    background_rgb: RGB in [0, 1] where nothing is hit. ambient: share of light independent of
+    the surface orientation, in [0, 1].
+    """
+    camera_from_world = check_rigid(camera_from_world)
+    if colors is not None:
+        colors = np.asarray(colors, dtype=np.float64)
+        if colors.shape != (len(meshes), 3):
+            raise ValueError(f"colors must be [{len(meshes)}, 3] (one RGB per mesh), got {colors.shape}")
+    if not 0.0 <= ambient <= 1.0:
+        raise ValueError(f"ambient must be in [0, 1], got {ambient}")
+
+    # 1. Build the BVH; remember which open3d geometry id belongs to which input mesh.
+    scene = o3d.t.geometry.RaycastingScene()
+    mesh_of_geometry: dict[int, int] = {}
+    for index, mesh in enumerate(meshes):
+        if mesh.is_empty:
+            continue
+        geometry_id = scene.add_triangles(
+            o3d.core.Tensor(mesh.vertices, dtype=o3d.core.float32),
+            o3d.core.Tensor(mesh.faces.astype(np.uint32), dtype=o3d.core.uint32),
+        )
+        mesh_of_geometry[int(geometry_id)] = index
+
+    # 2. One ray per pixel centre, expressed in the world frame.
+    world_from_camera = np.linalg.inv(camera_from_world)
+    directions = pixel_rays(intrinsics) @ world_from_camera[:3, :3].T
+    origins = np.broadcast_to(world_from_camera[:3, 3], directions.shape)
+    rays = np.concatenate([origins, directions], axis=-1).astype(np.float32)
+    hits = scene.cast_rays(o3d.core.Tensor(rays))
+    t_hit = hits["t_hit"].numpy()
+    hit = np.isfinite(t_hit)
+
+    geometry_ids = hits["geometry_ids"].numpy().astype(np.int64)
+    lookup = np.full(max(mesh_of_geometry, default=-1) + 2, BACKGROUND_ID, dtype=np.int32)
+    for geometry_id, index in mesh_of_geometry.items():
+        lookup[geometry_id] = index
+    instance_ids = np.where(hit, lookup[np.where(hit, geometry_ids, -1)], BACKGROUND_ID).astype(np.int32)
+
+    # 3. Albedo per pixel: per-mesh colour, or barycentric interpolation of vertex colours.
+    albedo = np.empty(hit.shape + (3,), dtype=np.float64)
+    albedo[:] = np.asarray(background_rgb, dtype=np.float64)
+    if colors is not None:
+        albedo[hit] = colors[instance_ids[hit]]
+    else:
+        primitive_ids = hits["primitive_ids"].numpy().astype(np.int64)
+        uvs = hits["primitive_uvs"].numpy().astype(np.float64)
+        for index, mesh in enumerate(meshes):
+            sel = instance_ids == index
+            if not sel.any():
+                continue
+            if mesh.vertex_colors is None:
+                albedo[sel] = _DEFAULT_ALBEDO
+                continue
+            corners = mesh.vertex_colors[mesh.faces[primitive_ids[sel]]].astype(np.float64)  # [n, 3, 3]
+            u, v = uvs[sel, 0:1], uvs[sel, 1:2]
+            albedo[sel] = (1 - u - v) * corners[:, 0] + u * corners[:, 1] + v * corners[:, 2]
+
+    # 4. Head-light Lambert shading (|cos| so that winding does not matter).
+    normals = hits["primitive_normals"].numpy().astype(np.float64)
+    unit_dirs = directions / np.linalg.norm(directions, axis=-1, keepdims=True)
+    cosine = np.abs(np.einsum("hwc,hwc->hw", normals, unit_dirs))
+    shade = np.where(hit, ambient + (1 - ambient) * np.nan_to_num(cosine), 1.0)
+    rgb = np.clip(np.round(255.0 * albedo * shade[..., None]), 0, 255).astype(np.uint8)
+
+    depth = np.where(hit, t_hit, 0.0).astype(np.float32)
+    return RenderResult(rgb=rgb, depth=depth, instance_ids=instance_ids)
+
+
+__all__ = [
+    "RenderResult",
+    "render_meshes",
+    "backproject_depth",
+    "project_points",
+    "pixel_rays",
+    "BACKGROUND_ID",
+    "DEFAULT_BACKGROUND_RGB",
+]

@@ -1,0 +1,629 @@
+"""`scenegen_node`: camera images in, posed shape-completed meshes out.
+
+Threading: subscriptions, timers and the service run on a MultiThreadedExecutor (subscriptions and
+timers share the node's default mutually exclusive group; the service has a reentrant group, so a
+call waiting for its result blocks neither the cameras nor a second call, which must be able to
+answer "busy"). Inference runs on ONE worker thread, always on the newest complete synchronized
+set (`LatestSlot`), or on a service request, which takes priority.
+
+Service `~/generate_scene` while the worker is busy: if another service request is pending or
+running, the call answers at once with success=false, message "busy". If the worker is only busy
+with a streaming set, the request is queued (it runs next) and the call waits for its result up to
+its `timeout_s` (<= 0: the `service_timeout_s` parameter), then answers "timeout".
+
+Every bad input (undecodable image, size mismatch, missing CameraInfo, depth without a valid
+reading, a view that stopped publishing, a busy service) is logged as a warning, counted and shown
+on /diagnostics; the frame is skipped and the node keeps running.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.duration import Duration
+from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
+
+from scenegen_core.pipeline import PipelineError, ScenePipeline
+from scenegen_core.types import SceneResult, View
+from scenegen_ros.conversions import (
+    camera_info_to_intrinsics,
+    collision_object_remove,
+    scene_result_to_msg,
+    scene_to_collision_objects,
+    scene_to_markers,
+    stamp_to_ns,
+)
+from scenegen_ros.image_conversion import (
+    ImageConversionError,
+    compressed_image_to_array,
+    depth_msg_to_metres,
+    image_msg_to_array,
+)
+from scenegen_ros.msg import Scene
+from scenegen_ros.parameters import NODE_NAME, NodeConfig, ViewTopics, declare_parameters
+from scenegen_ros.srv import GenerateScene
+from scenegen_ros.sync import ApproximateTimeSynchronizer, LatestSlot, StreamKey, StreamKind, SyncedSet
+from scenegen_ros.tracking import ObjectTracker
+
+DIAGNOSTIC_NAME = "scenegen_node: pipeline"
+BUSY_MESSAGE = "busy"
+_LOG_EVERY_S = 1.0  # per warning category, so a broken 30 Hz stream does not flood the log
+
+
+class InputError(ValueError):
+    """One synchronized set (or service request) cannot be turned into pipeline views.
+
+    category: short key counted on /diagnostics as ``rejected.<category>``.
+    """
+
+    def __init__(self, category: str, text: str) -> None:
+        super().__init__(text)
+        self.category = category
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """A decoded image message: array plus the header it came with."""
+
+    array: np.ndarray
+    header: Header
+
+
+@dataclass(frozen=True)
+class _ViewInput:
+    """Everything known about one view of one set, before validation.
+
+    rgb: [H, W, 3] uint8. depth: [H, W] float32 metres (0 = invalid) or None. mask_ids: [H, W]
+    integer instance ids (0 = background, i + 1 = object i) or None. camera_info: the latest
+    CameraInfo of the view or None; camera_info_topic: where it should come from ("" = none).
+    """
+
+    rgb: np.ndarray
+    header: Header
+    depth: np.ndarray | None
+    mask_ids: np.ndarray | None
+    camera_info: CameraInfo | None
+    camera_info_topic: str
+
+
+@dataclass
+class _ServiceJob:
+    inputs: tuple[_ViewInput, ...]
+    done: threading.Event = field(default_factory=threading.Event)
+    scene: Scene | None = None
+    error: str = ""
+
+
+@dataclass
+class _Stats:
+    """Counters and last values shown on /diagnostics (guarded by SceneGenNode._stats_lock)."""
+
+    frames_processed: int = 0
+    sets_received: int = 0
+    service_calls: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    warnings_since_publish: list[str] = field(default_factory=list)
+    errors_since_publish: list[str] = field(default_factory=list)
+    last_warning: str = ""
+    last_error: str = ""
+    last_latency_s: float = float("nan")
+    last_inference_s: float = float("nan")
+    last_timings: tuple = ()
+    last_log_s: dict[str, float] = field(default_factory=dict)
+    stale: tuple[str, ...] = ()
+
+
+class SceneGenNode(Node):
+    """Subscribes the configured views, runs the pipeline off the executor, publishes the scene."""
+
+    def __init__(self, pipeline: ScenePipeline | None = None, **node_kwargs) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        self.config: NodeConfig = declare_parameters(self)
+        if pipeline is None:
+            from scenegen_core.pipeline import SceneGenPipeline
+
+            pipeline = SceneGenPipeline(self.config.pipeline_config())
+        self.pipeline = pipeline
+        self.get_logger().info(f"model: {pipeline.description}")
+
+        self._stats = _Stats()
+        self._stats_lock = threading.Lock()
+        self._tracker = ObjectTracker(self.config.tracker_config())
+        self._tracker_lock = threading.Lock()  # worker updates, diagnostics timer expires
+        self._last_header = Header(frame_id=self.config.frame_id_override)
+        self._stale: set[StreamKey] = set()  # touched only by the diagnostics timer
+        self._collision_cls = self._collision_object_class()
+
+        # Sync state: touched by subscription callbacks (one group) and the service (under _cv).
+        self._cv = threading.Condition()
+        self._stream_topics_by_key = self._stream_topics(self.config.views)
+        self._sync = ApproximateTimeSynchronizer(
+            list(self._stream_topics_by_key), self.config.sync_config(), start_s=time.monotonic()
+        )
+        self._slot: LatestSlot[tuple[_ViewInput, ...]] = LatestSlot()
+        self._latest_inputs: tuple[_ViewInput, ...] | None = None
+        self._camera_infos: dict[int, CameraInfo] = {}
+        self._service_job: _ServiceJob | None = None
+        self._running_service = False
+        self._worker_busy = False
+        self._stopping = False
+
+        self._scene_pub = self.create_publisher(Scene, "~/scene", 10)
+        self._marker_pub = self.create_publisher(MarkerArray, "~/markers", 10)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._collision_pub = (
+            self.create_publisher(self._collision_cls, self.config.collision_topic, QoSProfile(depth=100))
+            if self._collision_cls is not None
+            else None
+        )
+        self._subscriptions_keepalive = self._subscribe_views()
+        self._service = self.create_service(
+            GenerateScene, "~/generate_scene", self._on_generate_scene,
+            callback_group=ReentrantCallbackGroup(),
+        )
+        self._diag_timer = self.create_timer(self.config.diagnostics_period_s, self._on_diagnostics_timer)
+        self._worker = threading.Thread(target=self._worker_loop, name="scenegen_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"{len(self.config.views)} view(s), mode={self.config.mode}, collision objects "
+            f"{'on ' + self.config.collision_topic if self._collision_pub else 'off'}"
+        )
+
+    # ------------------------------------------------------------------ set-up helpers
+
+    def _collision_object_class(self):
+        mode = self.config.publish_collision_objects
+        if mode == "false":
+            return None
+        try:
+            return importlib.import_module("moveit_msgs.msg").CollisionObject
+        except ImportError:
+            if mode == "true":
+                raise ValueError("publish_collision_objects is 'true' but moveit_msgs is not importable")
+            return None
+
+    @staticmethod
+    def _stream_topics(views: Sequence[ViewTopics]) -> dict[StreamKey, str]:
+        """Every synchronised stream and its topic, view by view (view 0's image first)."""
+        topics = {}
+        for index, view in enumerate(views):
+            for kind, topic in ((StreamKind.IMAGE, view.image), (StreamKind.DEPTH, view.depth), (StreamKind.MASK, view.mask)):
+                if topic:
+                    topics[StreamKey(index, kind)] = topic
+        return topics
+
+    def _subscribe_views(self) -> list:
+        subscriptions = []
+        for key, topic in self._stream_topics_by_key.items():
+            compressed = key.kind is StreamKind.IMAGE and self.config.views[key.view].compressed
+            callback = self._make_stream_callback(key, topic)
+            subscriptions.append(
+                self.create_subscription(CompressedImage if compressed else Image, topic, callback, qos_profile_sensor_data)
+            )
+        for index, view in enumerate(self.config.views):
+            if view.camera_info:
+                subscriptions.append(
+                    self.create_subscription(
+                        CameraInfo, view.camera_info, self._make_camera_info_callback(index), qos_profile_sensor_data
+                    )
+                )
+        return subscriptions
+
+    # ------------------------------------------------------------------ input callbacks
+
+    def _make_stream_callback(self, key: StreamKey, topic: str):
+        def callback(msg) -> None:
+            try:
+                array = _decode(key.kind, msg)
+            except ImageConversionError as error:
+                self._warn("bad_image", f"{key} on '{topic}': {error}; frame skipped")
+                return
+            stamp_ns = stamp_to_ns(msg.header.stamp)
+            with self._cv:
+                synced = self._sync.add(key, stamp_ns, _Frame(array, msg.header), time.monotonic())
+                if synced is not None:
+                    self._on_synced_set(synced)
+
+        return callback
+
+    def _make_camera_info_callback(self, index: int):
+        def callback(msg: CameraInfo) -> None:
+            with self._cv:
+                self._camera_infos[index] = msg
+
+        return callback
+
+    def _on_synced_set(self, synced: SyncedSet) -> None:
+        """Called under _cv with a complete set: keep it for the service and hand it to the worker."""
+        inputs = []
+        for index, view in enumerate(self.config.views):
+            def payload(kind: StreamKind) -> np.ndarray | None:
+                key = StreamKey(index, kind)
+                return synced.payload(key).array if key in synced.items else None
+
+            image: _Frame = synced.payload(StreamKey(index, StreamKind.IMAGE))
+            inputs.append(
+                _ViewInput(
+                    image.array, image.header, payload(StreamKind.DEPTH), payload(StreamKind.MASK),
+                    self._camera_infos.get(index), view.camera_info,
+                )
+            )
+        inputs = tuple(inputs)
+        self._latest_inputs = inputs
+        with self._stats_lock:
+            self._stats.sets_received += 1
+        if self.config.mode == "continuous":
+            self._slot.put(inputs)
+            self._cv.notify_all()
+
+    # ------------------------------------------------------------------ service
+
+    def _on_generate_scene(self, request: GenerateScene.Request, response: GenerateScene.Response):
+        with self._stats_lock:
+            self._stats.service_calls += 1
+        timeout_s = request.timeout_s if request.timeout_s > 0 else self.config.service_timeout_s
+        try:
+            inputs = self._inputs_from_request(request) if request.images else None
+        except InputError as error:
+            self._warn("bad_request", f"generate_scene request: {error}")
+            response.success, response.message = False, str(error)
+            return response
+        with self._cv:
+            if inputs is None:
+                inputs = self._latest_inputs
+            if inputs is None:
+                message = "no synchronized images yet"
+                self._warn("no_input", f"generate_scene: {message}")
+                response.success, response.message = False, message
+                return response
+            if self._service_job is not None or self._running_service:
+                self._warn("busy", "generate_scene called while another request is running: answered 'busy'")
+                response.success, response.message = False, BUSY_MESSAGE
+                return response
+            job = _ServiceJob(inputs)
+            self._service_job = job
+            self._cv.notify_all()
+        if not job.done.wait(timeout_s):
+            self._warn("service_timeout", f"generate_scene: no result within {timeout_s:.1f} s")
+            response.success, response.message = False, f"timeout after {timeout_s:.1f} s"
+            return response
+        if job.scene is None:
+            response.success, response.message = False, job.error
+            return response
+        response.success, response.message, response.scene = True, "", job.scene
+        return response
+
+    def _inputs_from_request(self, request: GenerateScene.Request) -> tuple[_ViewInput, ...]:
+        count = len(request.images)
+        for name in ("depths", "camera_infos", "masks"):
+            given = len(getattr(request, name))
+            if given not in (0, count):
+                raise InputError("bad_request", f"{given} {name} for {count} images (give one per image or none)")
+        inputs = []
+        for index, image in enumerate(request.images):
+            try:
+                rgb = _decode(StreamKind.IMAGE, image)
+                depth = _decode(StreamKind.DEPTH, request.depths[index]) if request.depths else None
+                mask = _decode(StreamKind.MASK, request.masks[index]) if request.masks else None
+            except ImageConversionError as error:
+                raise InputError("bad_request", f"view {index}: {error}") from error
+            info = request.camera_infos[index] if request.camera_infos else None
+            inputs.append(_ViewInput(rgb, image.header, depth, mask, info, "request" if info is not None else ""))
+        return tuple(inputs)
+
+    # ------------------------------------------------------------------ worker
+
+    def _worker_loop(self) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: self._stopping or self._service_job is not None or self._slot.pending)
+                if self._stopping:
+                    return
+                job, self._service_job = self._service_job, None
+                inputs = job.inputs if job is not None else self._slot.take()
+                self._running_service = job is not None
+                self._worker_busy = True
+            try:
+                scene = self._process(inputs)
+                if job is not None:
+                    job.scene = scene
+            except InputError as error:
+                self._warn(error.category, f"{error}; set skipped")
+                if job is not None:
+                    job.error = str(error)
+            except PipelineError as error:
+                self._warn("pipeline_rejected", f"pipeline rejected the set: {error}")
+                if job is not None:
+                    job.error = f"pipeline rejected the set: {error}"
+            except Exception as error:  # noqa: BLE001 - the worker must survive any failure
+                text = f"{type(error).__name__}: {error}"
+                self._error(text, traceback.format_exc())
+                if job is not None:
+                    job.error = text
+            finally:
+                with self._cv:
+                    self._running_service = self._worker_busy = False
+                if job is not None:
+                    job.done.set()
+
+    def _process(self, inputs: tuple[_ViewInput, ...]) -> Scene:
+        """Validate, run the pipeline, track ids and publish (raises InputError / PipelineError)."""
+        views = self._views(inputs)
+        started = time.monotonic()
+        result = self.pipeline.run(views)
+        inference_s = time.monotonic() - started
+        scene = self._publish(result, inputs[0].header)
+        latency_s = (self.get_clock().now().nanoseconds - stamp_to_ns(inputs[0].header.stamp)) * 1e-9
+        with self._stats_lock:
+            self._stats.frames_processed += 1
+            self._stats.last_inference_s = inference_s
+            self._stats.last_latency_s = latency_s
+            self._stats.last_timings = result.timings
+        for warning in result.warnings:
+            self._warn("pipeline_warning", warning)
+        return scene
+
+    def _views(self, inputs: Sequence[_ViewInput]) -> list[View]:
+        """Checks every view of a set and builds the pipeline's Views (raises InputError)."""
+        object_ids = _object_ids([view.mask_ids for view in inputs if view.mask_ids is not None])
+        views = []
+        for index, view in enumerate(inputs):
+            height, width = view.rgb.shape[:2]
+            intrinsics = None
+            if view.camera_info is not None:
+                try:
+                    intrinsics = camera_info_to_intrinsics(view.camera_info)
+                except ValueError as error:
+                    raise InputError("bad_camera_info", f"view {index}: bad CameraInfo: {error}") from error
+                if (intrinsics.width, intrinsics.height) != (width, height):
+                    raise InputError(
+                        "bad_camera_info",
+                        f"view {index}: CameraInfo is for {intrinsics.width}x{intrinsics.height}, image is {width}x{height}",
+                    )
+            elif view.camera_info_topic:
+                text = f"view {index}: no CameraInfo received yet on '{view.camera_info_topic}'"
+                if self.config.require_camera_info:
+                    raise InputError("missing_camera_info", text)
+                self._warn("missing_camera_info", f"{text}; running without depth/metric placement")
+            depth = view.depth
+            if depth is not None:
+                if depth.shape != (height, width):
+                    raise InputError(
+                        "depth_size", f"view {index}: depth is {depth.shape[1]}x{depth.shape[0]}, RGB is {width}x{height}"
+                    )
+                if not np.any(np.isfinite(depth) & (depth > 0)):
+                    raise InputError("invalid_depth", f"view {index}: depth has no valid (finite, > 0) pixel")
+                if intrinsics is None:
+                    depth = None  # depth without intrinsics cannot be back-projected
+            masks = None
+            if view.mask_ids is not None:
+                if view.mask_ids.shape != (height, width):
+                    raise InputError(
+                        "mask_size",
+                        f"view {index}: mask is {view.mask_ids.shape[1]}x{view.mask_ids.shape[0]}, RGB is {width}x{height}",
+                    )
+                masks = view.mask_ids[None] == object_ids[:, None, None]
+            views.append(
+                View(
+                    rgb=view.rgb, depth=depth, intrinsics=intrinsics, masks=masks,
+                    frame_id=view.header.frame_id, stamp_ns=stamp_to_ns(view.header.stamp),
+                )
+            )
+        if any(view.mask_ids is not None for view in inputs) and not len(object_ids):
+            raise InputError("no_objects", "no object in the instance masks")
+        return views
+
+    def _publish(self, result: SceneResult, header: Header) -> Scene:
+        out_header = Header(stamp=header.stamp, frame_id=self.config.frame_id_override or header.frame_id)
+        now_s = self.get_clock().now().nanoseconds * 1e-9
+        centroids = np.array([obj.pose.translation for obj in result.objects]).reshape(-1, 3)
+        sizes = np.array([obj.size for obj in result.objects]).reshape(-1, 3)
+        with self._tracker_lock:
+            update = self._tracker.update(centroids, sizes, now_s)
+            self._last_header = out_header
+        scene = scene_result_to_msg(result, out_header, list(update.ids))
+        self._scene_pub.publish(scene)
+        self._marker_pub.publish(
+            scene_to_markers(scene, max_faces=self.config.marker_max_faces,
+                             lifetime=Duration(seconds=self.config.object_timeout_s).to_msg())
+        )
+        if self._collision_pub is not None:
+            self._publish_removals(update.removed_ids, out_header)
+            for collision in scene_to_collision_objects(scene, self.config.collision_max_faces, self._collision_cls):
+                self._collision_pub.publish(collision)
+        return scene
+
+    def _publish_removals(self, ids: Sequence[int], header: Header) -> None:
+        if self._collision_pub is None:
+            return
+        for object_id in ids:
+            self._collision_pub.publish(collision_object_remove(object_id, header, self._collision_cls))
+
+    # ------------------------------------------------------------------ diagnostics
+
+    def _warn(self, category: str, text: str) -> None:
+        now = time.monotonic()
+        with self._stats_lock:
+            stats = self._stats
+            stats.rejected[category] = stats.rejected.get(category, 0) + 1
+            stats.warnings_since_publish.append(text)
+            stats.last_warning = text
+            log = now - stats.last_log_s.get(category, -np.inf) >= _LOG_EVERY_S
+            if log:
+                stats.last_log_s[category] = now
+        if log:
+            self.get_logger().warning(text)
+
+    def _error(self, text: str, details: str) -> None:
+        with self._stats_lock:
+            self._stats.errors_since_publish.append(text)
+            self._stats.last_error = text
+        self.get_logger().error(f"{text}\n{details}")
+
+    def _on_diagnostics_timer(self) -> None:
+        now = time.monotonic()
+        with self._cv:
+            stale = {key: self._sync.seconds_since_last(key, now) for key in self._sync.stale_streams(now)}
+            sync_dropped, slot_dropped = self._sync.messages_dropped, self._slot.dropped
+            busy = self._worker_busy
+        stale_text = [f"{key} ('{self._stream_topics_by_key[key]}') silent for {age:.1f} s" for key, age in stale.items()]
+        for key, text in zip(stale, stale_text):
+            if key not in self._stale:  # log once per episode; the status stays WARN meanwhile
+                self._warn("stale_view", f"{text}: no complete set can form")
+        with self._stats_lock:
+            self._stats.stale = tuple(stale_text)
+            if stale_text:
+                self._stats.warnings_since_publish.extend(stale_text)
+        for key in self._stale - set(stale):
+            self.get_logger().info(f"{key} ('{self._stream_topics_by_key[key]}') publishes again")
+        self._stale = set(stale)
+        with self._tracker_lock:
+            expired = self._tracker.expire(self.get_clock().now().nanoseconds * 1e-9)
+            tracked = len(self._tracker.active_ids)
+            header = self._last_header
+        self._publish_removals(expired, header)
+        self._diag_pub.publish(
+            self._diagnostic_array(
+                {"sets_dropped": slot_dropped, "messages_dropped": sync_dropped, "worker_busy": busy,
+                 "tracked_objects": tracked, "expired_objects": " ".join(map(str, expired))}
+            )
+        )
+
+    def _diagnostic_array(self, live_values: dict) -> DiagnosticArray:
+        """One DiagnosticStatus: level/message from the warnings and errors since the last one."""
+        with self._stats_lock:
+            stats = self._stats
+            warnings, stats.warnings_since_publish = stats.warnings_since_publish, []
+            errors, stats.errors_since_publish = stats.errors_since_publish, []
+            if errors:
+                level, message = DiagnosticStatus.ERROR, errors[-1]
+            elif warnings:
+                level, message = DiagnosticStatus.WARN, warnings[-1]
+            else:
+                level, message = DiagnosticStatus.OK, "ok"
+            values = {
+                "mode": self.config.mode,
+                "model": self.pipeline.description,
+                "frames_processed": stats.frames_processed,
+                "sets_received": stats.sets_received,
+                "service_calls": stats.service_calls,
+                **live_values,
+                "latency_s": f"{stats.last_latency_s:.3f}",
+                "inference_s": f"{stats.last_inference_s:.3f}",
+                "last_warning": stats.last_warning,
+                "last_error": stats.last_error,
+                "warnings": " | ".join(warnings),
+                "stale_views": " | ".join(stats.stale),
+            }
+            values.update({f"rejected.{name}": count for name, count in sorted(stats.rejected.items())})
+            values.update({f"stage.{t.name}_s": f"{t.seconds:.3f}" for t in stats.last_timings})
+        status = DiagnosticStatus(
+            level=level, name=DIAGNOSTIC_NAME, message=message, hardware_id=self.get_fully_qualified_name(),
+            values=[KeyValue(key=key, value=str(value)) for key, value in values.items()],
+        )
+        return DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status])
+
+    # ------------------------------------------------------------------ shutdown
+
+    def destroy_node(self) -> None:
+        """Stop the worker (after its current run), fail a pending service job, then destroy."""
+        with self._cv:
+            self._stopping = True
+            pending, self._service_job = self._service_job, None
+            self._cv.notify_all()
+        if pending is not None:
+            pending.error = "node shutting down"
+            pending.done.set()
+        if self._worker.is_alive() and threading.current_thread() is not self._worker:
+            self._worker.join()
+        super().destroy_node()
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _decode(kind: StreamKind, msg) -> np.ndarray:
+    """Decode one message of a stream: RGB [H, W, 3] uint8, depth [H, W] float32 metres, mask ids
+    [H, W] integer. Raises ImageConversionError."""
+    if kind is StreamKind.DEPTH:
+        return depth_msg_to_metres(msg)
+    if isinstance(msg, CompressedImage):
+        array = compressed_image_to_array(msg)
+    else:
+        array = image_msg_to_array(msg)
+    if kind is StreamKind.MASK:
+        if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
+            raise ImageConversionError(f"instance mask must be a one-channel integer image, got {msg.encoding}")
+        return array
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    if array.dtype != np.uint8 or array.shape[2] != 3:
+        raise ImageConversionError(f"colour image must decode to 8-bit RGB, got {array.dtype} {array.shape}")
+    return array
+
+
+def _object_ids(masks: Sequence[np.ndarray]) -> np.ndarray:
+    """Sorted instance ids (> 0) present in any view: one object per id, same order in every view."""
+    if not masks:
+        return np.zeros(0, dtype=np.int64)
+    ids = np.unique(np.concatenate([np.unique(m) for m in masks]))
+    return ids[ids > 0].astype(np.int64)
+
+
+def spin_in_thread(executor: Executor) -> threading.Thread:
+    """Spin `executor` on a daemon thread until it (or its context) shuts down; returns the thread."""
+
+    def spin() -> None:
+        try:
+            executor.spin()
+        except ExternalShutdownException:
+            pass
+
+    thread = threading.Thread(target=spin, name="ros_executor", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_node(make_node: Callable[[], Node], make_executor: Callable[[], Executor], args: list[str] | None = None) -> None:
+    """Console-script body: init, spin until SIGINT or shutdown, then stop cleanly (no traceback).
+
+    rclpy's default signal handler shuts the context down on SIGINT; spin then raises
+    KeyboardInterrupt or ExternalShutdownException, both of which end the program normally.
+    """
+    rclpy.init(args=args)
+    node = None
+    executor = make_executor()
+    try:
+        node = make_node()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console script `scenegen_node`."""
+    run_node(SceneGenNode, lambda: MultiThreadedExecutor(num_threads=3), args)
+
+
+if __name__ == "__main__":
+    main()

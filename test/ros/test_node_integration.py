@@ -1,0 +1,462 @@
+"""scenegen_node over real DDS: real rclpy, real pipeline (tiny default), private domain on loopback.
+
+A harness node publishes task D's synthetic tabletop (RGB, depth, CameraInfo, instance masks) on
+the node's default topics and records what the node publishes. Nothing sleeps on luck: every wait
+is a condition with a deadline, and publishing starts only once DDS has matched the endpoints.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from typing import Callable
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.ros
+rclpy = pytest.importorskip("rclpy")
+pytest.importorskip("scenegen_ros.msg", reason="scenegen_ros interfaces not built (scripts/build_interfaces.sh)")
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
+from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
+
+from scenegen_core.pipeline import PipelineConfig, SceneGenPipeline  # noqa: E402
+from scenegen_core.world.scene import WorldConfig, generate_scene  # noqa: E402
+from scenegen_ros.conversions import collision_object_id, scene_msg_to_meshes  # noqa: E402
+from scenegen_ros.image_conversion import array_to_image_msg  # noqa: E402
+from scenegen_ros.msg import Scene  # noqa: E402
+from scenegen_ros.node import BUSY_MESSAGE, DIAGNOSTIC_NAME, SceneGenNode, spin_in_thread  # noqa: E402
+from scenegen_ros.srv import GenerateScene  # noqa: E402
+from scenegen_ros.synthetic_camera import CameraFrame, CameraTopics, scene_frames  # noqa: E402
+
+try:
+    from moveit_msgs.msg import CollisionObject
+except ImportError:  # the stand-in is built by scripts/build_interfaces.sh
+    CollisionObject = None
+
+WAIT_S = 60.0  # generous upper bound for one condition on 2 shared cores; normally ~1-5 s
+FAST_PARAMS = {"diagnostics_period_s": 0.2, "stale_set_timeout_s": 1.0, "service_timeout_s": 120.0}
+
+
+# ------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def context(make_ros_context):
+    return make_ros_context()
+
+
+@pytest.fixture(scope="module")
+def executor(context):
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    thread = spin_in_thread(executor)
+    yield executor
+    executor.shutdown()
+    thread.join(timeout=WAIT_S)
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    """The real pipeline at its tiny default configuration, shared by every node of this module."""
+    return SceneGenPipeline(PipelineConfig())
+
+
+@pytest.fixture(scope="module")
+def world():
+    scene = generate_scene(3, WorldConfig(min_objects=2, max_objects=3, image_width=96, image_height=96))
+    return scene, scene_frames(scene)[0]
+
+
+class Harness(Node):
+    """Publishes camera messages on the default topics; records the node's outputs."""
+
+    def __init__(self, context, view_count: int = 1, compressed: bool = False) -> None:
+        super().__init__("scenegen_test_harness", context=context)
+        self.cond = threading.Condition()
+        self.scenes: list[Scene] = []
+        self.markers: list[MarkerArray] = []
+        self.diagnostics: list[DiagnosticStatus] = []
+        self.collisions: list = []
+        self.view_topics = [CameraTopics.for_camera(k, view_count) for k in range(view_count)]
+        self.pubs = [
+            {
+                "camera_info": self.create_publisher(CameraInfo, t.camera_info, 10),
+                "image": self.create_publisher(
+                    CompressedImage if compressed else Image, t.image + ("/compressed" if compressed else ""), 10
+                ),
+                "depth": self.create_publisher(Image, t.depth, 10),
+                "mask": self.create_publisher(Image, t.mask, 10),
+            }
+            for t in self.view_topics
+        ]
+        self.subs = [
+            self.create_subscription(Scene, "/scenegen_node/scene", self._store(self.scenes), 10),
+            self.create_subscription(MarkerArray, "/scenegen_node/markers", self._store(self.markers), 10),
+            self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10),
+        ]
+        if CollisionObject is not None:
+            self.subs.append(self.create_subscription(CollisionObject, "/collision_object", self._store(self.collisions), 100))
+        self.client = self.create_client(GenerateScene, "/scenegen_node/generate_scene")
+        self.stamp_s = 1000
+
+    def _store(self, target: list):
+        def callback(msg) -> None:
+            with self.cond:
+                target.append(msg)
+                self.cond.notify_all()
+
+        return callback
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        with self.cond:
+            self.diagnostics.extend(s for s in msg.status if s.name == DIAGNOSTIC_NAME)
+            self.cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[], object], what: str, timeout: float = WAIT_S):
+        with self.cond:
+            result = self.cond.wait_for(predicate, timeout)
+        assert result, f"timed out after {timeout:.0f} s waiting for {what}"
+        return result
+
+    def wait_connected(self, views=None) -> None:
+        """Every publisher matched by the node and every node output matched by us."""
+        deadline = time.monotonic() + WAIT_S
+        views = range(len(self.pubs)) if views is None else views
+        publishers = [p for k in views for p in self.pubs[k].values()]
+        while time.monotonic() < deadline:
+            if (
+                all(p.get_subscription_count() > 0 for p in publishers)
+                and all(s.get_publisher_count() > 0 for s in self.subs)
+                and self.client.service_is_ready()
+            ):
+                return
+            with self.cond:
+                self.cond.wait(0.05)  # graph changes arrive without callbacks; re-check
+        raise AssertionError("DDS endpoints did not match in time")
+
+    def next_stamp(self):
+        self.stamp_s += 1
+        return rclpy.time.Time(seconds=self.stamp_s).to_msg()
+
+    def publish(self, frame: CameraFrame, view: int = 0, stamp=None, skip: tuple[str, ...] = ()) -> object:
+        """Publish one set (CameraInfo first) with one stamp; returns the stamp."""
+        stamp = self.next_stamp() if stamp is None else stamp
+        for name in ("camera_info", "image", "depth", "mask"):
+            if name in skip:
+                continue
+            msg = copy.deepcopy(getattr(frame, name))
+            msg.header.stamp = stamp
+            self.pubs[view][name].publish(msg)
+        return stamp
+
+    def publish_until(self, frame: CameraFrame, predicate: Callable[[], object], what: str, **kwargs):
+        """Re-publish the set (new stamp) each second until `predicate` holds (loss-tolerant)."""
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            self.publish(frame, **kwargs)
+            with self.cond:
+                result = self.cond.wait_for(predicate, 1.0)
+            if result:
+                return result
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def diagnostic_with(self, key: str, start: int = 0) -> DiagnosticStatus | None:
+        """The first status since index `start` that has `key` among its values (e.g. a rejection)."""
+        for status in self.diagnostics[start:]:
+            values = {kv.key: kv.value for kv in status.values}
+            if key in values:
+                return status
+        return None
+
+    def latest_value(self, key: str, kind=str):
+        """`key` of the newest status (converted with `kind`), or kind() before the first one."""
+        return kind(values_of(self.diagnostics[-1])[key]) if self.diagnostics else kind()
+
+    def call(self, request: GenerateScene.Request, timeout: float = WAIT_S) -> GenerateScene.Response:
+        future = self.client.call_async(request)
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        assert done.wait(timeout), "service did not answer in time"
+        return future.result()
+
+
+@pytest.fixture
+def make_node(context, executor, pipeline):
+    """Start scenegen_node (with test overrides) + a harness on the shared executor."""
+    created: list[Node] = []
+
+    def factory(view_count: int = 1, **params) -> tuple[SceneGenNode, Harness]:
+        overrides = [Parameter(k, value=v) for k, v in {**FAST_PARAMS, **params}.items()]
+        node = SceneGenNode(pipeline=pipeline, context=context, parameter_overrides=overrides)
+        harness = Harness(context, view_count, compressed=any(params.get("compressed", [])))
+        for item in (node, harness):
+            executor.add_node(item)
+            created.append(item)
+        return node, harness
+
+    yield factory
+    for item in reversed(created):
+        executor.remove_node(item)
+        item.destroy_node()
+
+
+def values_of(status: DiagnosticStatus) -> dict[str, str]:
+    return {kv.key: kv.value for kv in status.values}
+
+
+def check_scene(scene: Scene, frame_id: str, object_count: int, view_count: int = 1) -> None:
+    assert scene.header.frame_id == frame_id
+    assert len(scene.objects) == object_count
+    assert len({obj.id for obj in scene.objects}) == object_count
+    assert scene.model_description
+    assert [t.name for t in scene.timings] and all(t.seconds >= 0 for t in scene.timings)
+    for obj in scene.objects:
+        vertices = np.array([(p.x, p.y, p.z) for p in obj.mesh.vertices]).reshape(-1, 3)
+        faces = np.array([t.vertex_indices for t in obj.mesh.triangles]).reshape(-1, 3)
+        assert np.all(np.isfinite(vertices))
+        assert faces.size == 0 or (faces.min() >= 0 and faces.max() < len(vertices))
+        colors = np.array([(c.r, c.g, c.b, c.a) for c in obj.vertex_colors]).reshape(-1, 4)
+        assert np.all((colors >= 0) & (colors <= 1))
+        assert len(obj.mask_boxes) == view_count
+        position = obj.pose.position
+        assert np.all(np.isfinite([position.x, position.y, position.z]))
+        assert 0.0 <= obj.score <= 1.0
+
+
+# ------------------------------------------------------------------------------------- tests
+
+
+def test_continuous_mode_publishes_scene_markers_collisions_and_diagnostics(make_node, world):
+    synthetic, frame = world
+    node, harness = make_node()
+    harness.wait_connected()
+    # The first set can beat its CameraInfo (different topics): wait for a metric scene.
+    scene = harness.publish_until(
+        frame, lambda: next((s for s in harness.scenes if s.metric), None), "a metric scene"
+    )
+    object_count = len(synthetic.objects)
+    check_scene(scene, "cam0_optical_frame", object_count)
+    # Metric placement in the camera optical frame: objects lie in front of the camera (z > 0) and
+    # their meshes come back from the message in the header frame.
+    meshes = scene_msg_to_meshes(scene)
+    assert all(np.median(mesh.vertices[:, 2]) > 0 for _, mesh in meshes)
+
+    markers = harness.wait_for(
+        lambda: next((m for m in harness.markers if len(m.markers) == 1 + 2 * object_count), None), "markers"
+    )
+    assert markers.markers[0].action == Marker.DELETEALL
+    types = sorted(m.type for m in markers.markers[1:])
+    assert types == sorted([Marker.TRIANGLE_LIST] * object_count + [Marker.TEXT_VIEW_FACING] * object_count)
+    for marker in markers.markers:
+        assert marker.header.frame_id == "cam0_optical_frame"
+        colors = np.array([(c.r, c.g, c.b, c.a) for c in marker.colors]).reshape(-1, 4)
+        assert np.all((colors >= 0) & (colors <= 1))
+        if marker.type == Marker.TRIANGLE_LIST:
+            assert len(marker.points) % 3 == 0 and len(marker.points) // 3 <= 5000
+
+    status = harness.wait_for(
+        lambda: next((s for s in reversed(harness.diagnostics) if int(values_of(s)["frames_processed"]) >= 1), None),
+        "a diagnostic counting the processed frame",
+    )
+    values = values_of(status)
+    assert float(values["inference_s"]) > 0
+    assert any(key.startswith("stage.") for key in values)
+
+    if CollisionObject is not None:
+        ids = {collision_object_id(obj.id) for obj in scene.objects}
+        harness.wait_for(
+            lambda: ids <= {c.id for c in harness.collisions if c.operation == CollisionObject.ADD}, "collision ADDs"
+        )
+        added = [c for c in harness.collisions if c.operation == CollisionObject.ADD]
+        assert all(c.header.frame_id == "cam0_optical_frame" and len(c.meshes) == 1 for c in added)
+        assert all(len(c.meshes[0].triangles) <= 500 for c in added)
+
+
+def test_ids_stay_stable_and_expired_objects_are_removed(make_node, world):
+    synthetic, frame = world
+    node, harness = make_node(object_timeout_s=1.0, mode="on_demand")
+    harness.wait_connected()
+    harness.publish_until(frame, lambda: harness.latest_value("sets_received", int) >= 1, "a synchronized set")
+    first = harness.call(GenerateScene.Request())
+    second = harness.call(GenerateScene.Request())
+    assert first.success and second.success, (first.message, second.message)
+    # Same input and seed: the same objects, so the same ids, and no new ones.
+    assert [o.id for o in second.scene.objects] == [o.id for o in first.scene.objects]
+    if CollisionObject is not None:
+        # Nothing new arrives on_demand: after object_timeout_s every object is REMOVEd.
+        ids = {collision_object_id(obj.id) for obj in first.scene.objects}
+        harness.wait_for(
+            lambda: ids <= {c.id for c in harness.collisions if c.operation == CollisionObject.REMOVE},
+            "collision REMOVEs after the timeout",
+        )
+
+
+def test_service_with_request_images_and_without_input(make_node, world):
+    synthetic, frame = world
+    node, harness = make_node(mode="on_demand")
+    harness.wait_connected()
+    empty = harness.call(GenerateScene.Request())
+    assert not empty.success and empty.message == "no synchronized images yet"
+
+    request = GenerateScene.Request(
+        timeout_s=120.0, images=[frame.image], depths=[frame.depth], camera_infos=[frame.camera_info],
+        masks=[frame.mask],
+    )
+    response = harness.call(request)
+    assert response.success, response.message
+    check_scene(response.scene, "cam0_optical_frame", len(synthetic.objects))
+    assert response.scene.metric
+    # on_demand: nothing ran from the topics, and the service result is also published.
+    harness.wait_for(lambda: len(harness.scenes) >= 1, "the published service scene")
+
+    bad = GenerateScene.Request(images=[frame.image], depths=[frame.depth, frame.depth])
+    response = harness.call(bad)
+    assert not response.success and "2 depths for 1 images" in response.message
+
+
+def test_service_call_while_busy_answers_busy(make_node, world):
+    synthetic, frame = world
+    node, harness = make_node(mode="on_demand")
+    harness.wait_connected()
+    request = GenerateScene.Request(
+        images=[frame.image], depths=[frame.depth], camera_infos=[frame.camera_info], masks=[frame.mask]
+    )
+    # Two calls in flight at once: whichever the node takes first runs, the other finds it busy.
+    futures = [harness.client.call_async(request) for _ in range(2)]
+    done = threading.Semaphore(0)
+    for future in futures:
+        future.add_done_callback(lambda _: done.release())
+    for _ in futures:
+        assert done.acquire(timeout=WAIT_S), "service did not answer in time"
+    responses = [f.result() for f in futures]
+    assert sorted(r.success for r in responses) == [False, True]
+    assert next(r for r in responses if not r.success).message == BUSY_MESSAGE
+    status = harness.wait_for(lambda: harness.diagnostic_with("rejected.busy"), "a 'busy' diagnostic")
+    assert status.level == DiagnosticStatus.WARN
+
+
+def _corrupt(frame: CameraFrame, case: str) -> CameraFrame:
+    image, depth, mask, info = (copy.deepcopy(m) for m in (frame.image, frame.depth, frame.mask, frame.camera_info))
+    if case == "data_length":
+        image.data = image.data[:-7]
+    elif case == "unknown_encoding":
+        image.encoding = "yuv422_yuy2_weird"
+    elif case == "zero_size":
+        image.height = image.width = image.step = 0
+        image.data = b""
+    elif case == "depth_size":
+        small = np.ones((frame.image.height // 2, frame.image.width // 2), np.float32)
+        depth = array_to_image_msg(small, "32FC1", depth.header)
+    elif case == "invalid_depth":
+        bad = np.full((frame.image.height, frame.image.width), np.nan, np.float32)
+        bad[: bad.shape[0] // 2] = 0.0
+        depth = array_to_image_msg(bad, "32FC1", depth.header)
+    return CameraFrame(image=image, depth=depth, camera_info=info, mask=mask)
+
+
+@pytest.mark.parametrize(
+    "case, category",
+    [
+        ("data_length", "bad_image"),
+        ("unknown_encoding", "bad_image"),
+        ("zero_size", "bad_image"),
+        ("depth_size", "depth_size"),
+        ("invalid_depth", "invalid_depth"),
+        ("missing_camera_info", "missing_camera_info"),
+    ],
+)
+def test_bad_input_is_reported_and_node_keeps_serving(make_node, world, case, category):
+    synthetic, frame = world
+    # require_camera_info: the missing-CameraInfo set is skipped instead of run without depth.
+    node, harness = make_node(mode="continuous", require_camera_info=(case == "missing_camera_info"))
+    harness.wait_connected()
+    bad = _corrupt(frame, case)
+    skip = ("camera_info",) if case == "missing_camera_info" else ()
+    status = harness.publish_until(
+        bad, lambda: harness.diagnostic_with(f"rejected.{category}"), f"rejected.{category}", skip=skip
+    )
+    assert status.level in (DiagnosticStatus.WARN, DiagnosticStatus.ERROR)
+    assert values_of(status)["last_warning"]
+    assert not harness.scenes, "a bad set must not produce a scene"
+    # Still alive: the service answers, and a good set afterwards is processed.
+    response = harness.call(
+        GenerateScene.Request(
+            images=[frame.image], depths=[frame.depth], camera_infos=[frame.camera_info], masks=[frame.mask]
+        )
+    )
+    assert response.success, response.message
+    harness.publish_until(frame, lambda: harness.scenes, "a scene from a good set")
+
+
+def test_view_that_stops_publishing_is_reported(make_node, world):
+    synthetic, frame = world
+    node, harness = make_node(
+        view_count=2, views=2, stale_set_timeout_s=3.0,
+        image_topics=["camera{view}/color/image_raw"],
+        depth_topics=["camera{view}/aligned_depth_to_color/image_raw"],
+        camera_info_topics=["camera{view}/color/camera_info"],
+        mask_topics=["camera{view}/instances/image_raw"],
+    )
+    harness.wait_connected()
+    # Only view 0 publishes: after stale_set_timeout_s view 1's streams are reported stale.
+    status = harness.publish_until(frame, lambda: harness.diagnostic_with("rejected.stale_view"), "a stale view")
+    values = values_of(status)
+    assert status.level == DiagnosticStatus.WARN
+    assert "view 1 image" in values["stale_views"] and "camera1/color/image_raw" in values["stale_views"]
+    assert "view 0" not in values["stale_views"]
+    assert not harness.scenes
+    response = harness.call(GenerateScene.Request(), timeout=WAIT_S)
+    assert not response.success and response.message == "no synchronized images yet"
+
+
+def test_compressed_image_topic(make_node, world):
+    import io
+
+    from PIL import Image as PILImage
+
+    synthetic, frame = world
+    node, harness = make_node(image_topics=["camera/color/image_raw/compressed"], compressed=[True])
+    harness.wait_connected()
+    buffer = io.BytesIO()
+    PILImage.fromarray(synthetic.renders[0].rgb).save(buffer, format="PNG")
+    png = CompressedImage(header=frame.image.header, format="png", data=buffer.getvalue())
+    scene = harness.publish_until(
+        CameraFrame(image=png, depth=frame.depth, camera_info=frame.camera_info, mask=frame.mask),
+        lambda: next((s for s in harness.scenes if s.metric), None), "a scene from the PNG stream",
+    )
+    check_scene(scene, "cam0_optical_frame", len(synthetic.objects))
+
+
+def test_console_script_stops_cleanly_on_sigint(ros_child_env, tmp_path):
+    import queue
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scenegen_ros.node", "--ros-args", "-p", "mode:=on_demand"],
+        cwd=tmp_path, env=ros_child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True)
+    reader.start()
+    output = []
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not any("mode=on_demand" in line for line in output):
+            output.append(lines.get(timeout=max(deadline - time.monotonic(), 0.01)))
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=WAIT_S) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    reader.join(timeout=WAIT_S)
+    output.extend(lines.queue)
+    text = "".join(output)
+    assert "Traceback" not in text, text
