@@ -79,7 +79,7 @@ def benchmark_size(name: str, dtype: str = "fp32") -> BenchmarkSize:
     }
     if name not in configs:
         raise ValueError(f"size must be one of {sorted(configs)}, got {name!r}")
-    flow = configs[name].replace(use_fp16=use_fp16, half_dtype=half)
+    flow = dataclasses.replace(configs[name], use_fp16=use_fp16, half_dtype=half)
     return BenchmarkSize(name, flow, CONTEXT_PARTS * flow.object_context_tokens)
 
 

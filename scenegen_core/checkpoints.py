@@ -472,6 +472,7 @@ def load_scenegen_models(
     vggt_config=None,
     dino_config=None,
     device: str | torch.device = "cpu",
+    half_dtype: str | None = "float16",
 ) -> LoadedModels:
     """Build the SS flow, SS decoder, VGGT aggregator and DINOv2 and load their official weights.
 
@@ -479,8 +480,8 @@ def load_scenegen_models(
     needed; SAM2 is not loaded here). The flow and decoder architectures come from their
     ``ckpts/*.json``; VGGT and DINOv2 default to the released sizes (``vggt_config`` /
     ``dino_config`` override them, e.g. for tiny test weights). The flow's object-context split is
-    set to the DINOv2 token count. Parameters keep the dtypes the configs ask for (the released
-    flow/decoder json say use_fp16). Raises FileNotFoundError listing every missing file,
+    set to the DINOv2 token count. half_dtype: torso precision of the flow and decoder, "float16"
+    (as released), "bfloat16", or None for pure fp32 (CPU); VGGT and DINOv2 stay fp32. Raises FileNotFoundError listing every missing file,
     CheckpointMismatchError / CheckpointError for wrong weights.
     """
     # Model code (and transformers) is imported here, not at module level, so that validating
@@ -499,10 +500,13 @@ def load_scenegen_models(
 
     scenegen = report.component("scenegen").files
     flow_json, flow_sd = _load_pair(scenegen[1].found)
-    flow = SSFlowModel(SSFlowConfig.from_official_json(flow_json, object_context_tokens=dino_config.num_tokens))
+    precision = dict(use_fp16=half_dtype is not None, half_dtype=half_dtype or "float16")
+    flow = SSFlowModel(
+        SSFlowConfig.from_official_json(flow_json, object_context_tokens=dino_config.num_tokens, **precision)
+    )
     load_strict(flow, flow_sd)
     decoder_json, decoder_sd = _load_pair(scenegen[2].found)
-    decoder = SSDecoder(SSDecoderConfig.from_official_json(decoder_json))
+    decoder = SSDecoder(SSDecoderConfig.from_official_json(decoder_json, **precision))
     load_strict(decoder, decoder_sd)
     files += [scenegen[0].found[0], *scenegen[1].found, *scenegen[2].found]
 

@@ -100,7 +100,15 @@ class ScenePipeline(Protocol):
         """Generate the scene seen in `views` (view 0 is the reference camera)."""
 
 
-def untrained_default_models(seed: int = 0, device: str = "cpu") -> LoadedModels:
+def resolve_half_dtype(dtype: str, device: torch.device) -> str | None:
+    """Torso precision of the flow and decoder for PipelineConfig.dtype on `device`: None = fp32.
+    "auto" is fp16 on CUDA (as released) and fp32 elsewhere (CPU kernels are fp32-fast)."""
+    if dtype == "auto":
+        return "float16" if device.type == "cuda" else None
+    return {"fp32": None, "fp16": "float16", "bf16": "bfloat16"}[dtype]
+
+
+def untrained_default_models(seed: int = 0, device: str = "cpu", half_dtype: str | None = None) -> LoadedModels:
     """The embedded default: SceneGen's architecture at a CPU-friendly size, random weights.
 
     DINOv2 and VGGT at 112 px (69 tokens, 64 channels), SS flow at R = 8 (2 blocks), decoder to
@@ -112,8 +120,9 @@ def untrained_default_models(seed: int = 0, device: str = "cpu") -> LoadedModels
         torch.manual_seed(seed)
         dino = DinoEncoder(dino_config)
         vggt = VGGTAggregator(VGGTAggregatorConfig.tiny())
-        flow = SSFlowModel(SSFlowConfig.tiny(object_context_tokens=dino_config.num_tokens))
-        decoder = SSDecoder(SSDecoderConfig.tiny())
+        precision = dict(use_fp16=half_dtype is not None, half_dtype=half_dtype or "float16")
+        flow = SSFlowModel(SSFlowConfig.tiny(object_context_tokens=dino_config.num_tokens, **precision))
+        decoder = SSDecoder(SSDecoderConfig.tiny(**precision))
     models = [m.to(device).eval() for m in (flow, decoder, vggt, dino)]
     return LoadedModels(*models, sampler=None, files=(), description=UNTRAINED_DESCRIPTION.format(seed=seed))
 
@@ -147,14 +156,14 @@ class SceneGenPipeline:
     def __init__(self, config: PipelineConfig = PipelineConfig(), models: LoadedModels | None = None):
         self.config = config
         self.device = torch.device(config.device)
+        half_dtype = resolve_half_dtype(config.dtype, self.device)
         if models is None:
             if config.model_path:
-                models = load_scenegen_models(config.model_path, device=self.device)
+                models = load_scenegen_models(config.model_path, device=self.device, half_dtype=half_dtype)
             else:
-                models = untrained_default_models(config.default_seed, str(self.device))
+                models = untrained_default_models(config.default_seed, str(self.device), half_dtype)
         self.models = models
         self._sampler = FlowEulerSampler(config.sampler)
-        self._cast_half_precision()
 
     @property
     def description(self) -> str:
@@ -163,14 +172,6 @@ class SceneGenPipeline:
     @property
     def trained(self) -> bool:
         return bool(self.models.files)
-
-    def _cast_half_precision(self) -> None:
-        """fp32 everywhere on CPU (the position head runs in fp32 too); on CUDA the flow and decoder
-        keep the released half-precision torso unless dtype forces fp32. VGGT stays fp32 (official)."""
-        dtype = self.config.dtype
-        if dtype == "fp32" or (dtype == "auto" and self.device.type == "cpu"):
-            self.models.ss_flow.float()
-            self.models.ss_decoder.float()
 
     # ------------------------------------------------------------------------------------------
     def run(self, views: Sequence[View]) -> SceneResult:

@@ -120,24 +120,59 @@ class FlowEulerSampler:
         The conditional and unconditional passes are separate calls: the model's global attention
         mixes all rows of a batch, so stacking them would change the result.
         """
+        if cond.ndim != 3:
+            raise ValueError(f"cond must be [N, L, C] or [1, L, C], got {tuple(cond.shape)}")
+        return self._integrate(model, cond[None], noise, generator, neg_cond, record_trajectory, progress)
+
+    @torch.no_grad()
+    def sample_multiview(
+        self,
+        model: FlowModel,
+        cond: torch.Tensor,
+        noise: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        neg_cond: torch.Tensor | None = None,
+        record_trajectory: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> SamplingResult:
+        """Sampling conditioned on V views of one scene (SceneGen's ``run_multi_image``, mode
+        "stochastic"): step i < steps - 1 is conditioned on view i mod V alone; the last step averages
+        the guided velocities and the poses over all views, so the returned positions are the
+        view average. cond: [V, N, L, C] (or [V, 1, L, C]); other arguments as `sample`. With V = 1
+        this is exactly `sample`.
+        """
+        if cond.ndim != 4:
+            raise ValueError(f"multi-view cond must be [V, N, L, C], got {tuple(cond.shape)}")
+        return self._integrate(model, cond, noise, generator, neg_cond, record_trajectory, progress)
+
+    def _views_for_step(self, step: int, num_views: int) -> range:
+        if num_views == 1:
+            return range(1)
+        if step == self.config.steps - 1:
+            return range(num_views)
+        return range(step % num_views, step % num_views + 1)
+
+    def _integrate(self, model, cond, noise, generator, neg_cond, record_trajectory, progress) -> SamplingResult:
+        """cond: [V, N or 1, L, C]; see `sample_multiview` for how views are used."""
         if (noise is None) == (generator is None):
             raise ValueError("give exactly one of noise or generator")
         if noise is None:
             mc = model.config
-            shape = (cond.shape[0], mc.in_channels, mc.resolution, mc.resolution, mc.resolution)
+            shape = (cond.shape[1], mc.in_channels, mc.resolution, mc.resolution, mc.resolution)
             noise = torch.randn(shape, generator=generator, device=generator.device).to(cond.device)
         if model.training:
             raise ValueError("sampler needs the model in eval mode (call model.eval())")
         if noise.ndim != 5 or not noise.is_floating_point():
             raise ValueError(f"noise must be a float [N, C, R, R, R] tensor, got {tuple(noise.shape)} {noise.dtype}")
         n = noise.shape[0]
-        if cond.ndim != 3 or cond.shape[0] not in (1, n):
-            raise ValueError(f"cond must be [{n}, L, C] or [1, L, C], got {tuple(cond.shape)}")
-        cond = cond.expand(n, -1, -1)
+        if cond.shape[1] not in (1, n):
+            raise ValueError(f"cond must be [{n}, L, C] or [1, L, C] per view, got {tuple(cond.shape[1:])}")
+        cond = cond.expand(-1, n, -1, -1)
         if neg_cond is None:
-            neg_cond = torch.zeros_like(cond)
-        elif neg_cond.shape[1:] != cond.shape[1:] or neg_cond.shape[0] not in (1, n):
-            raise ValueError(f"neg_cond shape {tuple(neg_cond.shape)} does not match cond {tuple(cond.shape)}")
+            neg_cond = torch.zeros_like(cond[0])
+        elif neg_cond.shape[1:] != cond.shape[2:] or neg_cond.shape[0] not in (1, n):
+            raise ValueError(f"neg_cond shape {tuple(neg_cond.shape)} does not match cond {tuple(cond.shape[1:])}")
         neg_cond = neg_cond.expand(n, -1, -1)
 
         cfg = self.config
@@ -148,9 +183,12 @@ class FlowEulerSampler:
         for i in range(cfg.steps):
             t, t_prev = float(t_seq[i]), float(t_seq[i + 1])
             t_model = torch.full((n,), 1000.0 * t, dtype=torch.float32, device=x.device)
-            # 1. Conditional velocity and poses; guidance extrapolates away from the unconditional velocity.
-            out = model(x, t_model, cond)
-            velocity, positions = out.velocity, out.positions
+            # 1. Conditional velocity and poses (averaged over the step's views); guidance
+            #    extrapolates away from the unconditional velocity, which is the same for every view.
+            views = self._views_for_step(i, cond.shape[0])
+            outputs = [model(x, t_model, cond[v]) for v in views]
+            velocity = sum(o.velocity for o in outputs) / len(outputs)
+            positions = sum(o.positions for o in outputs) / len(outputs)
             guided = cfg.guided(t)
             if guided:
                 velocity = (1 + cfg.cfg_strength) * velocity - cfg.cfg_strength * model(x, t_model, neg_cond).velocity

@@ -243,14 +243,17 @@ class StageTiming:
 class SceneObject:
     """One generated object.
 
-    index: position in the pipeline's object order (0 = query object).
-    mesh: in the object's own canonical frame, [-0.5, 0.5]^3 box (TRELLIS convention, z up).
-    pose: canonical frame -> output frame of the SceneResult (metres when SceneResult.metric).
-    pose_relative: SceneGen's raw prediction relative to the query object (t, q w-first, s),
-    exactly as the model output it (the query has the identity).
-    boxes_per_view: [V, 4] float64 pixel boxes (u_min, v_min, u_max, v_max) of the object's mask in
-    each view, NaN rows where the object is not visible.
-    score: confidence in [0, 1].
+    index: the object's position in the caller's mask order (objects of a SceneResult are listed
+    query object first).
+    mesh: in the object's canonical asset frame, the box [-0.5, 0.5]^3, z up (TRELLIS convention).
+    pose: asset frame -> the SceneResult's frame (metres, camera optical frame when
+    SceneResult.metric); includes the similarity scale.
+    pose_relative: asset frame -> the query object's asset frame (units: query asset boxes), i.e.
+    SceneGen's predicted (t, q, s) after `assembly.assemble_in_query_frame` (the query has the
+    identity; the quaternion is normalised and the scale floored at PipelineConfig.min_scale).
+    boxes_per_view: [V, 4] float64 (u_min, v_min, u_max, v_max) of the object's mask in each view
+    used, inclusive pixel indices (u_max is the last mask column); NaN rows where not visible.
+    score: confidence in [0, 1] (mean decoder occupancy probability over the object's voxels).
     """
 
     index: int

@@ -1,7 +1,7 @@
 """Main job: synthetic camera -> real SceneGen node -> recorder, in one process over real DDS.
 
-    python -m scenegen_ros.demo --out DIR [--seed S] [--scenes N] [--cameras K] [--timeout S]
-                                [--domain-id D]
+    python -m scenegen_ros.demo --out DIR [--seed S] [--scenes N] [--cameras K] [--steps N]
+                                [--timeout S] [--domain-id D]
 
 Starts the synthetic tabletop camera (task D's world: RGB, metric depth, CameraInfo, instance
 masks), the real `scenegen_node` (continuous mode, parameters from config/scenegen.yaml) and a
@@ -131,13 +131,15 @@ def save_outputs(record: RecordedScene, index: int, out_dir: pathlib.Path) -> tu
     return glb_path, png_path
 
 
-def node_overrides(cameras: int) -> list[Parameter]:
+def node_overrides(cameras: int, steps: int | None) -> list[Parameter]:
     """scenegen_node parameters for the synthetic rig (the YAML topic defaults fit one camera).
 
     require_camera_info: the first images can overtake their CameraInfo; skipping such a set
-    keeps every recorded scene metric.
+    keeps every recorded scene metric. steps: sampler steps, None = the YAML default.
     """
     overrides = [Parameter("require_camera_info", value=True)]
+    if steps is not None:
+        overrides.append(Parameter("steps", value=steps))
     if cameras == 1:
         return overrides
     topics = CameraTopics.for_camera("{view}", cameras)
@@ -169,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         nodes.append(camera)
         print(f"[demo] ROS domain {domain_id}; synthetic scene seed {args.seed}: {len(camera.scene.objects)} objects "
               f"({', '.join(o.label for o in camera.scene.objects)})", flush=True)
-        node = SceneGenNode(context=context, parameter_overrides=node_overrides(args.cameras))
+        node = SceneGenNode(context=context, parameter_overrides=node_overrides(args.cameras, args.steps))
         nodes.append(node)
         print(f"[demo] model: {node.pipeline.description}", flush=True)
         received: queue.Queue[RecordedScene] = queue.Queue()
@@ -211,12 +213,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="synthetic scene seed (default 0)")
     parser.add_argument("--scenes", type=int, default=1, help="scenes to record before exiting (default 1)")
     parser.add_argument("--cameras", type=int, default=1, help="synthetic cameras = node views (default 1)")
+    parser.add_argument(
+        "--steps", type=int, default=None,
+        help="flow sampler steps (default: config/scenegen.yaml's; fewer is faster on CPU)",
+    )
     parser.add_argument("--rate", type=float, default=2.0, help="camera rate, Hz (default 2)")
     parser.add_argument("--timeout", type=float, default=100.0, help="give up after this many seconds (default 100)")
     parser.add_argument("--domain-id", type=int, default=None, help="ROS domain (default $ROS_DOMAIN_ID or 100 + pid %% 100)")
     args = parser.parse_args(argv)
     if args.scenes < 1 or args.cameras < 1 or not args.timeout > 0 or not args.rate > 0:
         parser.error("--scenes and --cameras must be >= 1, --timeout and --rate > 0")
+    if args.steps is not None and args.steps < 1:
+        parser.error("--steps must be >= 1")
     return args
 
 

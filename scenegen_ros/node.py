@@ -88,8 +88,9 @@ class _ViewInput:
     """Everything known about one view of one set, before validation.
 
     rgb: [H, W, 3] uint8. depth: [H, W] float32 metres (0 = invalid) or None. mask_ids: [H, W]
-    integer instance ids (0 = background, i + 1 = object i) or None. camera_info: the latest
-    CameraInfo of the view or None; camera_info_topic: where it should come from ("" = none).
+    integer instance ids (0 = background, i + 1 = object i) or None. camera_info: given with a
+    service request, else None and the view's latest CameraInfo from `camera_info_topic` ("" = no
+    topic) is used when the set is processed.
     """
 
     rgb: np.ndarray
@@ -256,10 +257,11 @@ class SceneGenNode(Node):
                 return synced.payload(key).array if key in synced.items else None
 
             image: _Frame = synced.payload(StreamKey(index, StreamKind.IMAGE))
+            # CameraInfo is looked up when the set is processed (it may arrive after the images).
             inputs.append(
                 _ViewInput(
-                    image.array, image.header, payload(StreamKind.DEPTH), payload(StreamKind.MASK),
-                    self._camera_infos.get(index), view.camera_info,
+                    image.array, image.header, payload(StreamKind.DEPTH), payload(StreamKind.MASK), None,
+                    view.camera_info,
                 )
             )
         inputs = tuple(inputs)
@@ -322,7 +324,7 @@ class SceneGenNode(Node):
             except ImageConversionError as error:
                 raise InputError("bad_request", f"view {index}: {error}") from error
             info = request.camera_infos[index] if request.camera_infos else None
-            inputs.append(_ViewInput(rgb, image.header, depth, mask, info, "request" if info is not None else ""))
+            inputs.append(_ViewInput(rgb, image.header, depth, mask, info, ""))
         return tuple(inputs)
 
     # ------------------------------------------------------------------ worker
@@ -384,9 +386,13 @@ class SceneGenNode(Node):
         for index, view in enumerate(inputs):
             height, width = view.rgb.shape[:2]
             intrinsics = None
-            if view.camera_info is not None:
+            camera_info = view.camera_info
+            if camera_info is None and view.camera_info_topic:
+                with self._cv:
+                    camera_info = self._camera_infos.get(index)
+            if camera_info is not None:
                 try:
-                    intrinsics = camera_info_to_intrinsics(view.camera_info)
+                    intrinsics = camera_info_to_intrinsics(camera_info)
                 except ValueError as error:
                     raise InputError("bad_camera_info", f"view {index}: bad CameraInfo: {error}") from error
                 if (intrinsics.width, intrinsics.height) != (width, height):

@@ -17,8 +17,9 @@ Outputs: the table (methods x metrics, mean ± std) on stdout and in OUTDIR/tabl
 OUTDIR/results.csv (row_type object / scene / summary), OUTDIR/figures/<scene>_<method>.png for
 the first --figures scenes.
 
-Adding a method: `register_method("scenegen_gt", callable)` where the callable maps
-``Sequence[View] -> list[PredictedObject]`` (see `baselines.PredictedObject`).
+Adding a method: `register_method(name, callable)` where the callable maps
+``Sequence[View] -> list[PredictedObject]`` (see `baselines.PredictedObject`); for the SceneGen
+pipeline: ``register_method("scenegen_gt", pipeline_method(SceneGenPipeline(config)))``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pathlib
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -43,6 +44,7 @@ from scenegen_core.evaluation.metrics import (
     ProtocolConfig,
     RoboticsConfig,
     VoxelBlock,
+    check_pairs,
     robotics_scores,
     scene_protocol_scores,
     voxelize,
@@ -52,6 +54,9 @@ from scenegen_core.types import Mesh, View
 from scenegen_core.world.dataset import list_scenes, load_scene
 from scenegen_core.world.scene import SyntheticScene
 from scenegen_core.world.transforms import transform_points
+
+if TYPE_CHECKING:  # the pipeline pulls in torch; the baselines do not need it
+    from scenegen_core.pipeline import ScenePipeline
 
 Method = Callable[[Sequence[View]], list[PredictedObject]]
 
@@ -68,6 +73,25 @@ def register_method(name: str, method: Method) -> None:
     if name in METHODS:
         raise ValueError(f"method {name!r} is already registered")
     METHODS[name] = method
+
+
+def pipeline_method(pipeline: "ScenePipeline") -> Method:
+    """Wrap a SceneGen pipeline as a method: it is given the true masks of every view.
+
+    Each `SceneObject` becomes a `PredictedObject` with its mesh posed in the result frame (which
+    must be metric and camera 0's optical frame) and gt_index = SceneObject.index (the position of
+    its mask in the views). Note: the robotics metrics need closed meshes.
+    """
+
+    def run(views: Sequence[View]) -> list[PredictedObject]:
+        result = pipeline.run(views)
+        if not result.metric:
+            raise ValueError(f"pipeline result is not metric ({result.model_description}); cannot score it in metres")
+        if result.frame_id != views[0].frame_id:
+            raise ValueError(f"pipeline result is in {result.frame_id!r}, expected camera 0's {views[0].frame_id!r}")
+        return [PredictedObject(obj.mesh_in_output_frame(), views[0].masks[obj.index], obj.index) for obj in result.objects]
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -140,8 +164,7 @@ def match_predictions(
         return []
     if all(p.gt_index is not None for p in predictions):
         pairs = [(i, int(p.gt_index)) for i, p in enumerate(predictions)]
-        if len({g for _, g in pairs}) != len(pairs) or any(not 0 <= g < len(gt_masks) for _, g in pairs):
-            raise ValueError(f"predictions name invalid or repeated true objects: {[g for _, g in pairs]}")
+        check_pairs(pairs, len(predictions), len(gt_masks))
         return pairs
     return list(match_masks(np.stack([p.mask for p in predictions]), gt_masks, min_mask_iou).pairs)
 

@@ -281,6 +281,14 @@ class ProtocolConfig:
             raise ValueError(f"fscore_threshold must be positive, got {self.fscore_threshold}")
 
 
+def check_pairs(pairs: Sequence[tuple[int, int]], num_pred: int, num_gt: int) -> None:
+    """ValueError unless pairs are (pred, gt) indices in range, each object used at most once."""
+    if any(not (0 <= p < num_pred and 0 <= g < num_gt) for p, g in pairs):
+        raise ValueError(f"pairs {list(pairs)} out of range for {num_pred} predicted / {num_gt} true meshes")
+    if len({p for p, _ in pairs}) != len(pairs) or len({g for _, g in pairs}) != len(pairs):
+        raise ValueError(f"pairs must match each object at most once, got {list(pairs)}")
+
+
 def iou_bbox(pred_points: np.ndarray, gt_points: np.ndarray) -> float:
     """IoU-B: IoU of the axis-aligned boxes of [N, 3] predicted and [M, 3] true points, in [0, 1]."""
     pred = _as_points(pred_points, "pred_points")
@@ -352,9 +360,7 @@ def scene_protocol_scores(
     """
     if not pred_meshes or not gt_meshes:
         raise ValueError(f"need at least one mesh per side, got {len(pred_meshes)} predicted, {len(gt_meshes)} true")
-    for p, g in pairs:
-        if not (0 <= p < len(pred_meshes) and 0 <= g < len(gt_meshes)):
-            raise ValueError(f"pair {(p, g)} out of range for {len(pred_meshes)} predicted / {len(gt_meshes)} true meshes")
+    check_pairs(pairs, len(pred_meshes), len(gt_meshes))
     # 1. Same number of samples per object on both sides (upstream samples each asset equally).
     pred_sets = [sample_surface(m, config.num_points, config.seed + i) for i, m in enumerate(pred_meshes)]
     gt_sets = [sample_surface(m, config.num_points, config.seed + 1000 + i) for i, m in enumerate(gt_meshes)]
@@ -582,25 +588,23 @@ def robotics_scores(
     gt_voxels: `voxelize` of gt_meshes at config.voxel_size, when already computed (the truth is
     shared by every method evaluated on a scene).
     """
-    gt_index_seen = [g for _, g in pairs]
-    if len(set(gt_index_seen)) != len(gt_index_seen) or len({p for p, _ in pairs}) != len(pairs):
-        raise ValueError(f"pairs must match each object at most once, got {list(pairs)}")
+    check_pairs(pairs, len(pred_meshes), len(gt_meshes))
     size = config.voxel_size
-    pred_sets = [voxelize(m, size, config.max_cells_per_mesh) for m in pred_meshes]
+    pred_blocks = [voxelize(m, size, config.max_cells_per_mesh) for m in pred_meshes]
     if gt_voxels is None:
-        gt_sets = [voxelize(m, size, config.max_cells_per_mesh) for m in gt_meshes]
+        gt_blocks = [voxelize(m, size, config.max_cells_per_mesh) for m in gt_meshes]
     elif len(gt_voxels) != len(gt_meshes) or any(v.voxel_size != size for v in gt_voxels):
         raise ValueError(f"gt_voxels must be one block per true mesh at voxel_size {size}")
     else:
-        gt_sets = list(gt_voxels)
-    pred_union = VoxelBlock.union(pred_sets, size)
-    gt_union = VoxelBlock.union(gt_sets, size)
+        gt_blocks = list(gt_voxels)
+    pred_union = VoxelBlock.union(pred_blocks, size)
+    gt_union = VoxelBlock.union(gt_blocks, size)
     match = {g: p for p, g in pairs}
     objects = []
-    for g, truth in enumerate(gt_sets):
+    for g, truth in enumerate(gt_blocks):
         covered = truth.intersection_volume(pred_union)
         if g in match:
-            pred = pred_sets[match[g]]
+            pred = pred_blocks[match[g]]
             overlap = truth.intersection_volume(pred)
             false_volume = pred.difference(gt_union).volume
             objects.append(

@@ -8,7 +8,6 @@ Layout (state-dict names as TRELLIS ``SparseStructureDecoder``): ``input_layer``
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -70,9 +69,6 @@ class SSDecoderConfig:
             defaults={"num_res_blocks_middle": 2, "norm_type": "layer", "use_fp16": False},
         )
         return cls(**{**args, **overrides})
-
-    def replace(self, **changes: Any) -> "SSDecoderConfig":
-        return dataclasses.replace(self, **changes)
 
     @property
     def compute_dtype(self) -> torch.dtype:

@@ -12,7 +12,6 @@ State-dict names, shapes, order and per-parameter dtypes are exactly those of th
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -151,9 +150,6 @@ class SSFlowConfig:
         if args["num_heads"] is None:
             args["num_heads"] = args["model_channels"] // head_channels
         return cls(**{**args, **overrides})
-
-    def replace(self, **changes: Any) -> "SSFlowConfig":
-        return dataclasses.replace(self, **changes)
 
     @property
     def compute_dtype(self) -> torch.dtype:

@@ -33,7 +33,7 @@ def test_demo_writes_glb_and_overlay_and_prints_objects(tmp_path, ros_child_env)
     import trimesh
     from PIL import Image
 
-    completed = run_demo(ros_child_env, "--out", str(tmp_path), "--scenes", "1", "--seed", "1", "--timeout", "150")
+    completed = run_demo(ros_child_env, "--out", str(tmp_path), "--scenes", "1", "--seed", "1", "--steps", "2", "--timeout", "150")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     lines = completed.stdout.splitlines()
 
