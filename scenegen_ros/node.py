@@ -38,7 +38,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from scenegen_core.pipeline import PipelineError, ScenePipeline
-from scenegen_core.types import SceneResult, View
+from scenegen_core.types import SceneResult, StageTiming, View
 from scenegen_ros.conversions import (
     camera_info_to_intrinsics,
     collision_object_remove,
@@ -67,7 +67,7 @@ _LOG_EVERY_S = 1.0  # per warning category, so a broken 30 Hz stream does not fl
 class InputError(ValueError):
     """One synchronized set (or service request) cannot be turned into pipeline views.
 
-    category: short key counted on /diagnostics as ``rejected.<category>``.
+    category: short key counted on /diagnostics as ``warnings.<category>``.
     """
 
     def __init__(self, category: str, text: str) -> None:
@@ -116,14 +116,14 @@ class _Stats:
     frames_processed: int = 0
     sets_received: int = 0
     service_calls: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
+    warning_counts: dict[str, int] = field(default_factory=dict)  # by category
     warnings_since_publish: list[str] = field(default_factory=list)
     errors_since_publish: list[str] = field(default_factory=list)
     last_warning: str = ""
     last_error: str = ""
     last_latency_s: float = float("nan")
     last_inference_s: float = float("nan")
-    last_timings: tuple = ()
+    last_timings: tuple[StageTiming, ...] = ()
     last_log_s: dict[str, float] = field(default_factory=dict)
     stale: tuple[str, ...] = ()
 
@@ -208,18 +208,23 @@ class SceneGenNode(Node):
         return topics
 
     def _subscribe_views(self) -> list:
+        # Sensor-data QoS (best effort, volatile) with the configured per-stream depth.
+        qos = QoSProfile(
+            depth=self.config.queue_size, reliability=qos_profile_sensor_data.reliability,
+            history=qos_profile_sensor_data.history, durability=qos_profile_sensor_data.durability,
+        )
         subscriptions = []
         for key, topic in self._stream_topics_by_key.items():
             compressed = key.kind is StreamKind.IMAGE and self.config.views[key.view].compressed
             callback = self._make_stream_callback(key, topic)
             subscriptions.append(
-                self.create_subscription(CompressedImage if compressed else Image, topic, callback, qos_profile_sensor_data)
+                self.create_subscription(CompressedImage if compressed else Image, topic, callback, qos)
             )
         for index, view in enumerate(self.config.views):
             if view.camera_info:
                 subscriptions.append(
                     self.create_subscription(
-                        CameraInfo, view.camera_info, self._make_camera_info_callback(index), qos_profile_sensor_data
+                        CameraInfo, view.camera_info, self._make_camera_info_callback(index), qos
                     )
                 )
         return subscriptions
@@ -250,17 +255,17 @@ class SceneGenNode(Node):
 
     def _on_synced_set(self, synced: SyncedSet) -> None:
         """Called under _cv with a complete set: keep it for the service and hand it to the worker."""
+        def array(index: int, kind: StreamKind) -> np.ndarray | None:
+            key = StreamKey(index, kind)
+            return synced.payload(key).array if key in synced.items else None
+
         inputs = []
         for index, view in enumerate(self.config.views):
-            def payload(kind: StreamKind) -> np.ndarray | None:
-                key = StreamKey(index, kind)
-                return synced.payload(key).array if key in synced.items else None
-
             image: _Frame = synced.payload(StreamKey(index, StreamKind.IMAGE))
             # CameraInfo is looked up when the set is processed (it may arrive after the images).
             inputs.append(
                 _ViewInput(
-                    image.array, image.header, payload(StreamKind.DEPTH), payload(StreamKind.MASK), None,
+                    image.array, image.header, array(index, StreamKind.DEPTH), array(index, StreamKind.MASK), None,
                     view.camera_info,
                 )
             )
@@ -465,7 +470,7 @@ class SceneGenNode(Node):
         now = time.monotonic()
         with self._stats_lock:
             stats = self._stats
-            stats.rejected[category] = stats.rejected.get(category, 0) + 1
+            stats.warning_counts[category] = stats.warning_counts.get(category, 0) + 1
             stats.warnings_since_publish.append(text)
             stats.last_warning = text
             log = now - stats.last_log_s.get(category, -np.inf) >= _LOG_EVERY_S
@@ -532,10 +537,10 @@ class SceneGenNode(Node):
                 "inference_s": f"{stats.last_inference_s:.3f}",
                 "last_warning": stats.last_warning,
                 "last_error": stats.last_error,
-                "warnings": " | ".join(warnings),
+                "recent_warnings": " | ".join(warnings),
                 "stale_views": " | ".join(stats.stale),
             }
-            values.update({f"rejected.{name}": count for name, count in sorted(stats.rejected.items())})
+            values.update({f"warnings.{name}": count for name, count in sorted(stats.warning_counts.items())})
             values.update({f"stage.{t.name}_s": f"{t.seconds:.3f}" for t in stats.last_timings})
         status = DiagnosticStatus(
             level=level, name=DIAGNOSTIC_NAME, message=message, hardware_id=self.get_fully_qualified_name(),

@@ -63,7 +63,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "order in every view; '' = none.",
     ),
     ParameterSpec("sync_slop_s", _T.DOUBLE, "Max header-stamp spread inside one synchronized set, seconds."),
-    ParameterSpec("queue_size", _T.INTEGER, "Messages buffered per input stream while matching stamps (>= 1)."),
+    ParameterSpec(
+        "queue_size", _T.INTEGER,
+        "Messages buffered per input stream while matching stamps, and its subscription QoS depth (>= 1).",
+    ),
     ParameterSpec(
         "stale_set_timeout_s", _T.DOUBLE,
         "A view with no message for this long is reported (warning + diagnostic), seconds.",

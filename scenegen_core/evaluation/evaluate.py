@@ -392,7 +392,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-mask-iou", type=float, default=EvaluationConfig.min_mask_iou)
     parser.add_argument("--workers", type=int, default=1, help="processes (scenes in parallel)")
     parser.add_argument("--out", required=True, type=pathlib.Path)
+    parser.add_argument(
+        "--scenegen-model",
+        default=None,
+        help='also evaluate method "scenegen" (SceneGen with the true masks): "default" for the embedded '
+        "default model, else a weights directory in the official layout",
+    )
+    parser.add_argument("--scenegen-steps", type=int, default=25, help="flow sampling steps for --scenegen-model")
     args = parser.parse_args(argv)
+
+    if args.scenegen_model is not None:
+        from scenegen_core.pipeline import PipelineConfig, SceneGenPipeline
+
+        model_path = "" if args.scenegen_model == "default" else args.scenegen_model
+        pipeline = SceneGenPipeline(PipelineConfig(model_path=model_path, steps=args.scenegen_steps))
+        print(f"scenegen: {pipeline.description}")
+        if "scenegen" not in METHODS:
+            register_method("scenegen", pipeline_method(pipeline))
+        if "scenegen" not in args.methods:
+            args.methods.append("scenegen")
 
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:

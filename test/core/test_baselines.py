@@ -153,7 +153,7 @@ def test_min_area_rectangle_of_a_rotated_rectangle():
     assert np.prod(np.sort(np.linalg.norm(edges, axis=1))[[0, 2]]) == pytest.approx(2.0, abs=1e-9)
     # Same corner set (any starting corner), counter-clockwise.
     assert all(np.min(np.linalg.norm(rectangle - c, axis=1)) < 1e-9 for c in corners)
-    assert np.cross(edges[0], edges[1]) > 0
+    assert edges[0, 0] * edges[1, 1] - edges[0, 1] * edges[1, 0] > 0  # z of the cross product
     with pytest.raises(ValueError, match="no area"):
         min_area_rectangle(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]))
 

@@ -141,3 +141,19 @@ def test_the_scenegen_pipeline_plugs_in_as_a_method():
     # Without depth the pipeline cannot be metric: the adapter refuses to score it in metres.
     with pytest.raises(ValueError, match="not metric"):
         pipeline_method(pipeline)([dataclasses.replace(v, depth=None) for v in views])
+
+
+def test_cli_scores_the_embedded_scenegen_default(data_dir, tmp_path, capsys):
+    out = tmp_path / "eval_scenegen"
+    code = main(
+        ["--data", str(data_dir), "--split", "test", "--methods", "box_gt", "--points", "300",
+         "--voxel-size", "0.01", "--figures", "0", "--limit", "1", "--scenegen-model", "default",
+         "--scenegen-steps", "1", "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "UNTRAINED" in printed.splitlines()[0]
+    rows = [line.split() for line in printed.strip().splitlines() if line.split()[:1] in (["box_gt"], ["scenegen"])]
+    assert [row[0] for row in rows] == ["box_gt", "scenegen"]
+    detected = float(rows[1][1])
+    assert detected == 1.0, "SceneGen gets the true masks: every object has a prediction"

@@ -246,7 +246,7 @@ def test_continuous_mode_publishes_scene_markers_collisions_and_diagnostics(make
     harness.wait_connected()
     # A bad set first: it is reported and skipped, and the good ones after it are processed.
     harness.publish_until(
-        _corrupt(frame, "depth_size"), lambda: harness.diagnostic_with("rejected.depth_size"), "rejected.depth_size"
+        _corrupt(frame, "depth_size"), lambda: harness.diagnostic_with("warnings.depth_size"), "warnings.depth_size"
     )
     # The first set can beat its CameraInfo (different topics): wait for a metric scene.
     scene = harness.publish_until(
@@ -356,7 +356,7 @@ def test_service_call_while_busy_answers_busy(make_node, world):
     responses = [f.result() for f in futures]
     assert sorted(r.success for r in responses) == [False, True]
     assert next(r for r in responses if not r.success).message == BUSY_MESSAGE
-    status = harness.wait_for(lambda: harness.diagnostic_with("rejected.busy"), "a 'busy' diagnostic")
+    status = harness.wait_for(lambda: harness.diagnostic_with("warnings.busy"), "a 'busy' diagnostic")
     assert status.level == DiagnosticStatus.WARN
 
 
@@ -399,7 +399,7 @@ def test_bad_input_is_reported_and_node_keeps_serving(make_node, world, case, ca
     harness.wait_connected()
     skip = ("camera_info",) if case == "missing_camera_info" else ()
     status = harness.publish_until(
-        _corrupt(frame, case), lambda: harness.diagnostic_with(f"rejected.{category}"), f"rejected.{category}",
+        _corrupt(frame, case), lambda: harness.diagnostic_with(f"warnings.{category}"), f"warnings.{category}",
         skip=skip,
     )
     assert status.level == DiagnosticStatus.WARN
@@ -421,7 +421,7 @@ def test_view_that_stops_publishing_is_reported(make_node, world):
     )
     harness.wait_connected()
     # Only view 0 publishes: after stale_set_timeout_s view 1's streams are reported stale.
-    status = harness.publish_until(frame, lambda: harness.diagnostic_with("rejected.stale_view"), "a stale view")
+    status = harness.publish_until(frame, lambda: harness.diagnostic_with("warnings.stale_view"), "a stale view")
     values = values_of(status)
     assert status.level == DiagnosticStatus.WARN
     assert "view 1 image" in values["stale_views"] and "camera1/color/image_raw" in values["stale_views"]
