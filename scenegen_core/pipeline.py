@@ -199,10 +199,7 @@ class SceneGenPipeline:
         with clock.stage("sample"):
             tokens = cond.tokens.to(self.device)
             generator = torch.Generator("cpu").manual_seed(self.config.seed)
-            if cond.num_views == 1:
-                sampled = self._sampler.sample(self.models.ss_flow, tokens[0], generator=generator)
-            else:
-                sampled = self._sampler.sample_multiview(self.models.ss_flow, tokens, generator=generator)
+            sampled = self._sampler.sample(self.models.ss_flow, tokens, generator=generator)
         with clock.stage("decode"):
             with torch.no_grad():
                 decoder_dtype = next(self.models.ss_decoder.parameters()).dtype

@@ -112,7 +112,11 @@ class FlowEulerSampler:
         """Integrate from noise (t = 1) to data (t = 0).
 
         model: in eval mode (the query object's pose must be the identity).
-        cond: [N, L, C] (or [1, L, C], repeated for every object); neg_cond: same shape, default zeros.
+        cond: [N, L, C] (or [1, L, C], repeated for every object) for one view, or [V, N, L, C] for V
+        views of one scene (SceneGen's ``run_multi_image``, mode "stochastic"): step i < steps - 1 is
+        conditioned on view i mod V alone, the last step averages the guided velocities and the poses
+        over all views, so the returned positions are the view average.
+        neg_cond: [N, L, C], default zeros.
         noise: [N, Cin, R, R, R] float32 initial state; or give `generator` instead and the noise is
         drawn as the official pipeline does (``torch.randn(N, Cin, R, R, R)`` on the generator's device,
         then moved to cond's device), so a CPU generator seeded 42 reproduces ``torch.manual_seed(42)``.
@@ -120,31 +124,10 @@ class FlowEulerSampler:
         The conditional and unconditional passes are separate calls: the model's global attention
         mixes all rows of a batch, so stacking them would change the result.
         """
-        if cond.ndim != 3:
-            raise ValueError(f"cond must be [N, L, C] or [1, L, C], got {tuple(cond.shape)}")
-        return self._integrate(model, cond[None], noise, generator, neg_cond, record_trajectory, progress)
-
-    @torch.no_grad()
-    def sample_multiview(
-        self,
-        model: FlowModel,
-        cond: torch.Tensor,
-        noise: torch.Tensor | None = None,
-        *,
-        generator: torch.Generator | None = None,
-        neg_cond: torch.Tensor | None = None,
-        record_trajectory: bool = False,
-        progress: ProgressCallback | None = None,
-    ) -> SamplingResult:
-        """Sampling conditioned on V views of one scene (SceneGen's ``run_multi_image``, mode
-        "stochastic"): step i < steps - 1 is conditioned on view i mod V alone; the last step averages
-        the guided velocities and the poses over all views, so the returned positions are the
-        view average. cond: [V, N, L, C] (or [V, 1, L, C]); other arguments as `sample`. With V = 1
-        this is exactly `sample`.
-        """
-        if cond.ndim != 4:
-            raise ValueError(f"multi-view cond must be [V, N, L, C], got {tuple(cond.shape)}")
-        return self._integrate(model, cond, noise, generator, neg_cond, record_trajectory, progress)
+        if cond.ndim not in (3, 4):
+            raise ValueError(f"cond must be [N, L, C] or [V, N, L, C], got {tuple(cond.shape)}")
+        views = cond[None] if cond.ndim == 3 else cond
+        return self._integrate(model, views, noise, generator, neg_cond, record_trajectory, progress)
 
     def _views_for_step(self, step: int, num_views: int) -> range:
         if num_views == 1:
@@ -154,7 +137,7 @@ class FlowEulerSampler:
         return range(step % num_views, step % num_views + 1)
 
     def _integrate(self, model, cond, noise, generator, neg_cond, record_trajectory, progress) -> SamplingResult:
-        """cond: [V, N or 1, L, C]; see `sample_multiview` for how views are used."""
+        """cond: [V, N or 1, L, C]; see `sample` for how views are used."""
         if (noise is None) == (generator is None):
             raise ValueError("give exactly one of noise or generator")
         if noise is None:

@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
             for line in object_lines(record.scene):
                 print(line, flush=True)
             print(f"[demo] wrote {glb_path} and {png_path}", flush=True)
-        print(f"[demo] model: {record.scene.model_description}", flush=True)
+        print(f"[demo] done: {args.scenes} scene(s) in {out_dir}", flush=True)
         return 0
     finally:
         executor.shutdown()

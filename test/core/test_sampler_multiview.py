@@ -27,7 +27,7 @@ def _noise() -> torch.Tensor:
 def test_one_view_is_exactly_single_view_sampling(model):
     sampler = FlowEulerSampler(SamplerConfig(steps=3))
     cond = _cond(1, 2)
-    multi = sampler.sample_multiview(model, cond, _noise())
+    multi = sampler.sample(model, cond, _noise())
     single = sampler.sample(model, cond[0], _noise())
     torch.testing.assert_close(multi.samples, single.samples, rtol=0, atol=0)
     torch.testing.assert_close(multi.positions, single.positions, rtol=0, atol=0)
@@ -36,7 +36,7 @@ def test_one_view_is_exactly_single_view_sampling(model):
 def test_identical_views_equal_one_view(model):
     sampler = FlowEulerSampler(SamplerConfig(steps=3))
     cond = _cond(1, 3)
-    twice = sampler.sample_multiview(model, cond.expand(2, -1, -1, -1), _noise())
+    twice = sampler.sample(model, cond.expand(2, -1, -1, -1), _noise())
     once = sampler.sample(model, cond[0], _noise())
     torch.testing.assert_close(twice.samples, once.samples, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(twice.positions, once.positions, rtol=1e-5, atol=1e-5)
@@ -46,11 +46,11 @@ def test_views_alternate_then_average_at_the_last_step(model):
     config = SamplerConfig(steps=3)
     sampler = FlowEulerSampler(config)
     cond = _cond(2, 4)
-    result = sampler.sample_multiview(model, cond, _noise(), record_trajectory=True)
+    result = sampler.sample(model, cond, _noise(), record_trajectory=True)
     # Step 0 depends on view 0 only: changing view 1 leaves it unchanged, but not the end result.
     changed = cond.clone()
     changed[1] += 1.0
-    other = sampler.sample_multiview(model, changed, _noise(), record_trajectory=True)
+    other = sampler.sample(model, changed, _noise(), record_trajectory=True)
     torch.testing.assert_close(other.trajectory[0].x_t, result.trajectory[0].x_t, rtol=0, atol=0)
     assert not torch.allclose(other.trajectory[1].x_t, result.trajectory[1].x_t)
     # Last step: positions are the mean of both views' predictions at that state.
@@ -64,6 +64,6 @@ def test_views_alternate_then_average_at_the_last_step(model):
 def test_bad_condition_shapes_are_rejected(model):
     sampler = FlowEulerSampler(SamplerConfig(steps=1))
     with pytest.raises(ValueError, match=r"\[V, N, L, C\]"):
-        sampler.sample_multiview(model, _cond(1, 0)[0], _noise())
+        sampler.sample(model, _cond(1, 0)[0, 0], _noise())
     with pytest.raises(ValueError, match="per view"):
-        sampler.sample_multiview(model, torch.randn(2, 2, 24, 64), _noise())
+        sampler.sample(model, torch.randn(2, 2, 24, 64), _noise())
