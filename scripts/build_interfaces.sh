@@ -37,14 +37,15 @@ export CMAKE_PREFIX_PATH=$VENV AMENT_PREFIX_PATH=$VENV PATH=$VENV/bin:$PATH
 export LD_LIBRARY_PATH=$VENV/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 mkdir -p "$BUILD_ROOT"
 
-# Hash of everything that decides what a package installs: its input files, the shared include
-# fix, this script, the Python used and the extra cmake arguments.
+# Hash of everything that decides what a package installs: its input files (paths relative to the
+# package), the shared include fix and this script (contents only, so another clone of the same
+# commit is up to date too), the Python used and the extra cmake arguments.
 inputs_hash() {
   local source_dir=$1; shift
   {
     (cd "$source_dir" && find "$@" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' 2>/dev/null \
       | LC_ALL=C sort | xargs -r sha256sum)
-    sha256sum "$FIX_INCLUDES" "${BASH_SOURCE[0]}"
+    cat "$FIX_INCLUDES" "${BASH_SOURCE[0]}" | sha256sum
     echo "$PYTHON"
   } | sha256sum | cut -d' ' -f1
 }
@@ -64,6 +65,11 @@ build_package() {
   echo "[build_interfaces] $name: building in $build_dir"
   local start=$SECONDS
   rm -f "$stamp"
+  # A build tree configured from another checkout (CI clones elsewhere) cannot be reused.
+  if [[ -f $build_dir/CMakeCache.txt ]] \
+      && ! grep -qxF "CMAKE_HOME_DIRECTORY:INTERNAL=$source_dir" "$build_dir/CMakeCache.txt"; then
+    rm -rf "$build_dir"
+  fi
   cmake -S "$source_dir" -B "$build_dir" "${GENERATOR[@]}" \
     -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_INSTALL_PREFIX="$VENV" \
