@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Protocol, Sequence
 
 import numpy as np
@@ -80,8 +80,11 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if self.dtype not in ("auto", "fp32", "fp16", "bf16"):
             raise ValueError(f"dtype must be auto, fp32, fp16 or bf16, got {self.dtype!r}")
-        if self.max_objects < 1:
-            raise ValueError(f"max_objects must be >= 1, got {self.max_objects}")
+        for name in ("max_objects", "min_mask_pixels", "mesh_max_faces"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.min_scale > 0:
+            raise ValueError(f"min_scale must be > 0, got {self.min_scale}")
         SamplerConfig(self.steps, self.cfg_strength, tuple(self.cfg_interval), self.rescale_t)
 
     @property
@@ -143,11 +146,13 @@ class _StageClock:
 @dataclass(frozen=True)
 class _Prepared:
     """Objects in query order. input_index: [N] index of each object in the caller's mask order.
-    views: the views used for conditioning; masks: per used view [N, H, W] bool."""
+    views: the views used for conditioning; masks: per used view [N, H, W] bool. boxes: [N, V, 4]
+    mask boxes in every given view (NaN where the object is not visible), see SceneObject."""
 
     input_index: np.ndarray
     views: tuple[View, ...]
     masks: tuple[np.ndarray, ...]
+    boxes: np.ndarray
 
 
 class SceneGenPipeline:
@@ -189,7 +194,7 @@ class SceneGenPipeline:
         warnings: list[str] = []
         if any(v.masks is None for v in views):
             with clock.stage("segment"):
-                views = self._segment(views)
+                views = self._segment(views, warnings)
         with clock.stage("prepare"):
             prepared = self._prepare(views, warnings)
         with clock.stage("encode"):
@@ -224,22 +229,33 @@ class SceneGenPipeline:
         )
 
     # ------------------------------------------------------------------------------------------
-    def _segment(self, views: tuple[View, ...]) -> tuple[View, ...]:
-        from dataclasses import replace
-
+    def _segment(self, views: tuple[View, ...], warnings: list[str]) -> tuple[View, ...]:
+        """Masks from depth for views that carry none. Objects can only be associated across views
+        with known extrinsics (View.camera_from_reference); views without them are dropped."""
         from scenegen_core.evaluation.depth_segmentation import segment_depth
 
         if any(v.masks is not None for v in views):
             raise PipelineError("either every view carries masks or none does")
-        if any(v.depth is None or v.intrinsics is None for v in views):
+        if views[0].depth is None or views[0].intrinsics is None:
             raise PipelineError(
                 "views carry no object masks and no depth + intrinsics to segment from: "
                 "publish instance masks, or depth with CameraInfo"
             )
-        segmentation = segment_depth(views)
+        usable = [views[0]] + [
+            v for v in views[1:] if v.depth is not None and v.intrinsics is not None and v.camera_from_reference is not None
+        ]
+        if len(usable) < len(views):
+            warnings.append(
+                f"{len(views) - len(usable)} view(s) dropped: segmenting from depth needs depth, intrinsics "
+                "and camera_from_reference in every view"
+            )
+        try:
+            segmentation = segment_depth(usable)
+        except ValueError as error:
+            raise PipelineError(f"depth segmentation failed: {error}") from error
         if segmentation.num_objects == 0:
             raise PipelineError("no objects found above the table in the depth image")
-        return tuple(replace(v, masks=m) for v, m in zip(views, segmentation.masks))
+        return tuple(replace(v, masks=m) for v, m in zip(usable, segmentation.masks))
 
     def _prepare(self, views: tuple[View, ...], warnings: list[str]) -> _Prepared:
         counts = {len(v.masks) for v in views}
@@ -259,6 +275,7 @@ class SceneGenPipeline:
         if len(order) > self.config.max_objects:
             warnings.append(f"kept the {self.config.max_objects} largest of {len(order)} objects (max_objects)")
             order = order[: self.config.max_objects]
+        boxes = np.stack([[_mask_box(view.masks[k]) for view in views] for k in order])
         used_views, used_masks = [], []
         for v, view in enumerate(views):
             masks = view.masks[order]
@@ -267,7 +284,7 @@ class SceneGenPipeline:
                 continue
             used_views.append(view)
             used_masks.append(masks)
-        return _Prepared(order, tuple(used_views), tuple(used_masks))
+        return _Prepared(order, tuple(used_views), tuple(used_masks), boxes)
 
     def _place(
         self,
@@ -300,7 +317,7 @@ class SceneGenPipeline:
                     mesh=colored,
                     pose=final,
                     pose_relative=pose,
-                    boxes_per_view=np.stack([_mask_box(m[k]) for m in prepared.masks]),
+                    boxes_per_view=prepared.boxes[k],
                     score=scores[k],
                 )
             )
@@ -336,8 +353,6 @@ def _mask_box(mask: np.ndarray) -> np.ndarray:
 def _color_from_view(mesh: Mesh, pose: Pose, view: View, mask: np.ndarray) -> Mesh:
     """Per-vertex colours sampled from the image where a vertex projects into the object's mask,
     the object's median colour elsewhere (until TRELLIS stage 2 gives real textures)."""
-    from dataclasses import replace
-
     if mesh.is_empty:
         return mesh
     median = np.median(view.rgb[mask].reshape(-1, 3), axis=0) / 255.0 if mask.any() else np.full(3, 0.5)

@@ -22,11 +22,13 @@ points) removes that bias. Without depth the result stays in the scene frame (`m
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 import numpy as np
 
 from scenegen_core.types import CameraIntrinsics, Pose, rotation_matrix_to_wxyz
+from scenegen_core.world.render import backproject_depth
 
 # Scene frame (SceneGen assets are z-up) -> camera optical frame (y down, z forward) for a level camera.
 LEVEL_CAMERA_FROM_SCENE = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -43,37 +45,50 @@ class PlacementConfig:
     depth_range_m: tuple[float, float] = (0.05, 20.0)
     collinear_tolerance: float = 0.05
 
+    def __post_init__(self) -> None:
+        if self.min_depth_pixels < 1:
+            raise ValueError(f"min_depth_pixels must be >= 1, got {self.min_depth_pixels}")
+        low, high = self.depth_range_m
+        if not 0 <= low < high:
+            raise ValueError(f"depth_range_m must be (min, max) with 0 <= min < max, got {self.depth_range_m}")
+        if not 0 < self.collinear_tolerance < 1:
+            raise ValueError(f"collinear_tolerance must be in (0, 1), got {self.collinear_tolerance}")
+
+
+class PlacementMethod(enum.Enum):
+    """How the scene-to-camera similarity was obtained (module docstring, steps 3 and 4)."""
+
+    UMEYAMA = "umeyama"
+    AXIS_CONVENTION = "axis_convention"
+    NONE = "none"
+
 
 @dataclass(frozen=True)
 class Placement:
     """camera_from_scene: similarity mapping scene-frame points to camera optical frame, metres.
-    observed: [N] bool, which objects contributed depth. method: "umeyama" | "axis_convention" |
-    "none" (no depth: identity, not metric). residual_m: RMS distance between placed generated
-    centres and observed centroids, metres (NaN when unobserved)."""
+    observed: [N] bool, which objects contributed depth. method: NONE means no depth (identity,
+    not metric). residual_m: RMS distance between placed generated centres and observed
+    centroids, metres (NaN when unobserved)."""
 
     camera_from_scene: Pose
     observed: np.ndarray
-    method: str
+    method: PlacementMethod
     residual_m: float
 
     @property
     def metric(self) -> bool:
-        return self.method != "none"
+        return self.method is not PlacementMethod.NONE
 
 
 def back_project(depth: np.ndarray, mask: np.ndarray, intrinsics: CameraIntrinsics, depth_range_m=(0.05, 20.0)) -> np.ndarray:
     """Camera-frame points of the valid depth pixels inside `mask`.
 
-    depth: [H, W] float32 metres (0/NaN invalid); mask: [H, W] bool. Returns [M, 3] float64, metres,
-    camera optical frame.
+    depth: [H, W] float32 metres (0/NaN invalid); mask: [H, W] bool; depth_range_m: readings outside
+    (min, max) are invalid. Returns [M, 3] float64, metres, camera optical frame.
     """
-    v, u = np.nonzero(mask)
-    z = depth[v, u].astype(np.float64)
-    valid = np.isfinite(z) & (z > depth_range_m[0]) & (z < depth_range_m[1])
-    u, v, z = u[valid], v[valid], z[valid]
-    x = (u - intrinsics.cx) * z / intrinsics.fx
-    y = (v - intrinsics.cy) * z / intrinsics.fy
-    return np.stack([x, y, z], axis=1)
+    points = backproject_depth(depth, intrinsics)[mask]
+    valid = (points[:, 2] > depth_range_m[0]) & (points[:, 2] < depth_range_m[1])
+    return points[valid]
 
 
 def umeyama(source: np.ndarray, target: np.ndarray) -> Pose:
@@ -115,7 +130,7 @@ def estimate_placement(
     scene_boxes = np.asarray(scene_boxes, dtype=np.float64)
     count = len(scene_boxes)
     if depth is None or intrinsics is None or count == 0:
-        return Placement(Pose(), np.zeros(count, dtype=bool), "none", float("nan"))
+        return Placement(Pose(), np.zeros(count, dtype=bool), PlacementMethod.NONE, float("nan"))
 
     # Step 1: observed centroids and extents.
     observed = np.zeros(count, dtype=bool)
@@ -130,7 +145,7 @@ def estimate_placement(
         lo, hi = np.percentile(points, [2, 98], axis=0)
         observed_diagonals[k] = np.linalg.norm(hi - lo)
     if not observed.any():
-        return Placement(Pose(), observed, "none", float("nan"))
+        return Placement(Pose(), observed, PlacementMethod.NONE, float("nan"))
 
     # Step 2: generated centres and sizes.
     generated_centres = scene_boxes.mean(axis=1)
@@ -143,7 +158,7 @@ def estimate_placement(
         if singular[0] > 0 and singular[1] / singular[0] > config.collinear_tolerance:
             pose = umeyama(src, tgt)
             if pose.scale > 0:
-                return Placement(pose, observed, "umeyama", _rms(pose, src, tgt))
+                return Placement(pose, observed, PlacementMethod.UMEYAMA, _rms(pose, src, tgt))
 
     # Step 4: fixed axis convention, scale from sizes.
     usable = generated_diagonals[observed] > 1e-9
@@ -152,7 +167,7 @@ def estimate_placement(
     rotation = LEVEL_CAMERA_FROM_SCENE
     translation = tgt.mean(0) - scale * rotation @ src.mean(0)
     pose = Pose(translation, rotation_matrix_to_wxyz(rotation), scale)
-    return Placement(pose, observed, "axis_convention", _rms(pose, src, tgt))
+    return Placement(pose, observed, PlacementMethod.AXIS_CONVENTION, _rms(pose, src, tgt))
 
 
 def _rms(pose: Pose, source: np.ndarray, target: np.ndarray) -> float:

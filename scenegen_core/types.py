@@ -252,7 +252,8 @@ class SceneObject:
     SceneGen's predicted (t, q, s) after `assembly.assemble_in_query_frame` (the query has the
     identity; the quaternion is normalised and the scale floored at PipelineConfig.min_scale).
     boxes_per_view: [V, 4] float64 (u_min, v_min, u_max, v_max) of the object's mask in each view
-    used, inclusive pixel indices (u_max is the last mask column); NaN rows where not visible.
+    given to the pipeline (dropped views included), inclusive pixel indices (u_max is the last mask
+    column); NaN rows where the object is not visible.
     score: confidence in [0, 1] (mean decoder occupancy probability over the object's voxels).
     """
 
@@ -278,8 +279,10 @@ class SceneObject:
 class SceneResult:
     """Everything one pipeline run produced.
 
-    frame_id: frame of every object pose (the first view's camera optical frame, or the query
-    object's frame when not metric). metric: True when poses are in metres in frame_id.
+    frame_id: the first view's camera frame (as its image header said). metric: True when every
+    pose is in metres in frame_id; False when no depth was usable: poses are then in the query
+    object's unitless frame and must not be used as geometry in frame_id (no markers, no
+    collision objects).
     timings: per-stage wall-clock times in execution order.
     model_description: one human-readable line saying which weights produced this result.
     """

@@ -29,7 +29,7 @@ MAX_MARKER_OBJECT_ID = (_INT32_MAX - 1) // 2
 # Label text height as a fraction of the object's largest extent, and its lower bound (header units).
 _LABEL_HEIGHT_FRACTION = 0.15
 _MIN_LABEL_HEIGHT = 0.02
-# Colour of objects that carry no vertex colours: a fixed palette indexed by object id.
+# Colour per object id (RViz markers without vertex colours, overlay pictures).
 _PALETTE = np.array(
     [
         [0.90, 0.30, 0.25], [0.25, 0.60, 0.90], [0.30, 0.80, 0.40], [0.95, 0.75, 0.20],
@@ -124,8 +124,9 @@ def _box_to_roi(box: np.ndarray) -> RegionOfInterest:
     """(u_min, v_min, u_max, v_max) inclusive pixel indices -> ROI; NaN row -> all-zero ROI."""
     if not np.all(np.isfinite(box)):
         return RegionOfInterest(do_rectify=False)
-    u_min, v_min = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
-    u_max, v_max = int(np.floor(box[2])), int(np.floor(box[3]))
+    u_min, v_min, u_max, v_max = (int(np.floor(value)) for value in box)
+    if u_min < 0 or v_min < 0:
+        raise ValueError(f"mask box {box.tolist()} starts outside the image (negative pixel index)")
     if u_max < u_min or v_max < v_min:
         raise ValueError(f"mask box {box.tolist()} has u_max < u_min or v_max < v_min")
     return RegionOfInterest(
@@ -136,7 +137,7 @@ def _box_to_roi(box: np.ndarray) -> RegionOfInterest:
 # ----------------------------------------------------------------------------- SceneResult -> Scene
 
 
-def _object_to_msg(obj: SceneObject, object_id: int) -> SceneObjectMsg:
+def _object_to_msg(obj: SceneObject, object_id: int, is_query: bool) -> SceneObjectMsg:
     # geometry_msgs/Pose has no scale: bake it into the object-frame vertices (msg/SceneObject.msg).
     scaled = Mesh(obj.mesh.vertices * np.float32(obj.pose.scale), obj.mesh.faces, obj.mesh.vertex_colors)
     lo, hi = scaled.bounds()
@@ -148,7 +149,7 @@ def _object_to_msg(obj: SceneObject, object_id: int) -> SceneObjectMsg:
         id=int(object_id),
         label=obj.label,
         score=float(obj.score),
-        is_query=obj.index == 0,
+        is_query=is_query,
         pose=_pose_to_msg(obj.pose.translation, obj.pose.rotation_wxyz),
         size=Vector3(x=float(size[0]), y=float(size[1]), z=float(size[2])),
         scale=obj.pose.scale,
@@ -180,7 +181,8 @@ def scene_result_to_msg(result: SceneResult, header: Header | None, ids: list[in
     return Scene(
         header=header,
         metric=bool(result.metric),
-        objects=[_object_to_msg(obj, object_id) for obj, object_id in zip(result.objects, ids)],
+        # SceneResult lists the query object first; SceneObject.index is the caller's mask order.
+        objects=[_object_to_msg(obj, object_id, k == 0) for k, (obj, object_id) in enumerate(zip(result.objects, ids))],
         timings=[StageTimingMsg(name=t.name, seconds=float(t.seconds)) for t in result.timings],
         model_description=result.model_description,
         warnings=list(result.warnings),
@@ -260,7 +262,8 @@ def scene_msg_to_result(msg: Scene) -> SceneResult:
 # ----------------------------------------------------------------------------- markers
 
 
-def _object_color(object_id: int) -> np.ndarray:
+def object_color(object_id: int) -> np.ndarray:
+    """[3] float64 RGB in [0, 1]: a fixed colour per object id, so an object keeps it across scenes."""
     return _PALETTE[object_id % len(_PALETTE)]
 
 
@@ -271,7 +274,7 @@ def _budget(mesh: Mesh, max_faces: int | None) -> Mesh:
 def _mesh_marker(obj: SceneObjectMsg, mesh: Mesh, header: Header, ns: str, lifetime: Duration) -> Marker:
     """TRIANGLE_LIST in the object frame (marker pose = object pose): three points per face."""
     corners = mesh.faces.reshape(-1)
-    fallback = _object_color(obj.id)
+    fallback = object_color(obj.id)
     marker = Marker(
         header=header,
         ns=ns,

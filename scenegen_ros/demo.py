@@ -3,7 +3,7 @@
     python -m scenegen_ros.demo --out DIR [--seed S] [--scenes N] [--cameras K] [--steps N]
                                 [--timeout S] [--domain-id D]
 
-Starts the synthetic tabletop camera (task D's world: RGB, metric depth, CameraInfo, instance
+Starts the synthetic tabletop camera (scenegen_core.world: RGB, metric depth, CameraInfo, instance
 masks), the real `scenegen_node` (continuous mode, parameters from config/scenegen.yaml) and a
 recorder subscribed to `/scenegen_node/scene`, on one executor, on a private ROS domain restricted
 to localhost. For each scene k received it writes DIR/scene_<k>.glb (posed meshes in the camera
@@ -33,7 +33,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from scenegen_core.evaluation.visualization import overlay
 from scenegen_core.export import write_scene_glb
-from scenegen_ros.conversions import camera_info_to_intrinsics, scene_msg_to_result, stamp_to_ns
+from scenegen_ros.conversions import camera_info_to_intrinsics, object_color, scene_msg_to_result, stamp_to_ns
 from scenegen_ros.image_conversion import image_msg_to_array
 from scenegen_ros.msg import Scene
 from scenegen_ros.node import SceneGenNode, spin_in_thread
@@ -41,15 +41,6 @@ from scenegen_ros.synthetic_camera import CameraTopics, SyntheticCameraNode
 
 SCENE_TOPIC = "/scenegen_node/scene"
 EXIT_TIMEOUT = 2
-
-# 10 well separated colours (RGB, [0, 1]) for the overlay, indexed by object id.
-PALETTE = np.array(
-    [
-        [0.90, 0.10, 0.29], [0.24, 0.71, 0.29], [0.26, 0.39, 0.85], [1.00, 0.88, 0.10], [0.96, 0.51, 0.19],
-        [0.57, 0.12, 0.71], [0.27, 0.94, 0.94], [0.94, 0.20, 0.90], [0.74, 0.96, 0.05], [0.98, 0.75, 0.83],
-    ]
-)
-
 
 def private_domain_id(requested: int | None) -> int:
     """The ROS domain to use: `requested`, else $ROS_DOMAIN_ID, else one derived from the pid.
@@ -125,7 +116,7 @@ def save_outputs(record: RecordedScene, index: int, out_dir: pathlib.Path) -> tu
     png_path = out_dir / f"overlay_{index}.png"
     write_scene_glb(result, glb_path)
     meshes = [obj.mesh_in_output_frame() for obj in result.objects]
-    colors = PALETTE[[obj.id % len(PALETTE) for obj in record.scene.objects]].reshape(-1, 3)
+    colors = np.array([object_color(obj.id) for obj in record.scene.objects]).reshape(-1, 3)
     picture = overlay(record.rgb, meshes, colors, camera_info_to_intrinsics(record.camera_info))
     PILImage.fromarray(picture).save(png_path)
     return glb_path, png_path
@@ -160,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
     rclpy.init(context=context, domain_id=domain_id)
     executor = MultiThreadedExecutor(num_threads=4, context=context)
     nodes: list[Node] = []
+    spinner: threading.Thread | None = None
     try:
         camera = SyntheticCameraNode(
             context=context,
@@ -178,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         nodes.append(SceneRecorder(CameraTopics.for_camera(0, args.cameras), received, context=context))
         for item in nodes:
             executor.add_node(item)
-        spin_in_thread(executor)
+        spinner = spin_in_thread(executor)
 
         deadline = time.monotonic() + args.timeout
         for index in range(args.scenes):
@@ -202,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         executor.shutdown()
+        if spinner is not None:
+            spinner.join()
         for item in reversed(nodes):
             item.destroy_node()
         rclpy.try_shutdown(context=context)

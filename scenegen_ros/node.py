@@ -305,6 +305,9 @@ class SceneGenNode(Node):
             self._service_job = job
             self._cv.notify_all()
         if not job.done.wait(timeout_s):
+            with self._cv:
+                if self._service_job is job:  # not started yet: withdraw it so later calls are not "busy"
+                    self._service_job = None
             self._warn("service_timeout", f"generate_scene: no result within {timeout_s:.1f} s")
             response.success, response.message = False, f"timeout after {timeout_s:.1f} s"
             return response
@@ -320,6 +323,8 @@ class SceneGenNode(Node):
             given = len(getattr(request, name))
             if given not in (0, count):
                 raise InputError("bad_request", f"{given} {name} for {count} images (give one per image or none)")
+        if request.depths and not request.camera_infos:
+            raise InputError("bad_request", "depths need camera_infos (one per image) to be used in metres")
         inputs = []
         for index, image in enumerate(request.images):
             try:
@@ -440,6 +445,13 @@ class SceneGenNode(Node):
 
     def _publish(self, result: SceneResult, header: Header) -> Scene:
         out_header = Header(stamp=header.stamp, frame_id=self.config.frame_id_override or header.frame_id)
+        if not result.metric:
+            # Unitless poses in the query object's frame: geometry in the camera frame would be
+            # wrong, so no markers, no collision objects and no id tracking; the Scene says metric=false.
+            self._warn("not_metric", "no usable depth + CameraInfo: scene published with metric=false only")
+            scene = scene_result_to_msg(result, out_header, list(range(len(result.objects))))
+            self._scene_pub.publish(scene)
+            return scene
         now_s = self.get_clock().now().nanoseconds * 1e-9
         centroids = np.array([obj.pose.translation for obj in result.objects]).reshape(-1, 3)
         sizes = np.array([obj.size for obj in result.objects]).reshape(-1, 3)
@@ -480,10 +492,15 @@ class SceneGenNode(Node):
             self.get_logger().warning(text)
 
     def _error(self, text: str, details: str) -> None:
+        now = time.monotonic()
         with self._stats_lock:
             self._stats.errors_since_publish.append(text)
             self._stats.last_error = text
-        self.get_logger().error(f"{text}\n{details}")
+            log = now - self._stats.last_log_s.get("error", -np.inf) >= _LOG_EVERY_S
+            if log:
+                self._stats.last_log_s["error"] = now
+        if log:
+            self.get_logger().error(f"{text}\n{details}")
 
     def _on_diagnostics_timer(self) -> None:
         now = time.monotonic()

@@ -152,20 +152,50 @@ class ApproximateTimeSynchronizer:
 
     def _match(self) -> SyncedSet | None:
         reference = self.streams[0]
+        if any(not self._buffers[stream] for stream in self.streams[1:]):
+            return None
         for anchor in reversed(self._buffers[reference]):
-            chosen = {reference: anchor}
-            for stream in self.streams[1:]:
-                buffer = self._buffers[stream]
-                if not buffer:
-                    return None
-                chosen[stream] = min(buffer, key=lambda item: abs(item.stamp_ns - anchor.stamp_ns))
-            stamps = [item.stamp_ns for item in chosen.values()]
-            if max(stamps) - min(stamps) <= self._slop_ns:
+            chosen = self._partners(anchor)
+            if chosen is not None:
                 self._consume(chosen)
                 self.sets_emitted += 1
                 self._last_emitted_ns = anchor.stamp_ns
                 return SyncedSet(anchor.stamp_ns, chosen)
         return None
+
+    def _partners(self, anchor: StampedItem) -> dict[StreamKey, StampedItem] | None:
+        """One message per stream with all stamps within the slop of each other, the anchor included.
+
+        Picking each stream's closest message independently can fail where a set exists (anchor 100,
+        slop 10, A = {93, 108}, B = {108}: closest A is 93, spread 15). So every window
+        [w, w + slop] that contains the anchor, w at a buffered stamp, is tried; in each, every
+        stream takes its message closest to the anchor; the window with the smallest spread wins.
+        """
+        slop = self._slop_ns
+        others = self.streams[1:]
+        starts = sorted(
+            {anchor.stamp_ns}
+            | {
+                item.stamp_ns
+                for stream in others
+                for item in self._buffers[stream]
+                if anchor.stamp_ns - slop <= item.stamp_ns <= anchor.stamp_ns
+            }
+        )
+        best, best_spread = None, None
+        for start in starts:
+            chosen = {self.streams[0]: anchor}
+            for stream in others:
+                inside = [item for item in self._buffers[stream] if start <= item.stamp_ns <= start + slop]
+                if not inside:
+                    break
+                chosen[stream] = min(inside, key=lambda item: abs(item.stamp_ns - anchor.stamp_ns))
+            else:
+                stamps = [item.stamp_ns for item in chosen.values()]
+                spread = max(stamps) - min(stamps)
+                if best_spread is None or spread < best_spread:
+                    best, best_spread = chosen, spread
+        return best
 
     def _consume(self, chosen: Mapping[StreamKey, StampedItem]) -> None:
         """Remove the used messages and everything older; older unused ones count as dropped."""

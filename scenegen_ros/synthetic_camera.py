@@ -1,4 +1,4 @@
-"""`synthetic_camera`: publishes a synthetic tabletop scene (task D's world) as a RGB-D camera rig.
+"""`synthetic_camera`: publishes a synthetic tabletop scene (scenegen_core.world) as a RGB-D camera rig.
 
 For each camera k (prefix ``camera`` for a single camera, ``camera{k}`` otherwise) it publishes,
 with one shared header stamp per tick and frame id ``cam{k}_optical_frame``:
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from rclpy.executors import SingleThreadedExecutor
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
@@ -113,13 +114,16 @@ class SyntheticCameraNode(Node):
 
     def __init__(self, **node_kwargs) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        seed = self.declare_parameter("seed", 0).value
-        cameras = self.declare_parameter("cameras", 1).value
-        width = self.declare_parameter("width", 256).value
-        height = self.declare_parameter("height", 256).value
-        min_objects = self.declare_parameter("min_objects", 2).value
-        max_objects = self.declare_parameter("max_objects", 4).value
-        rate_hz = self.declare_parameter("rate_hz", 2.0).value
+        def declare(name: str, default, description: str):
+            return self.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True)).value
+
+        seed = declare("seed", 0, "scene seed (scenegen_core.world.generate_scene): same seed, same scene")
+        cameras = declare("cameras", 1, "number of cameras; camera k publishes under the camera{k}/ prefix when > 1")
+        width = declare("width", 256, "image width, pixels")
+        height = declare("height", 256, "image height, pixels")
+        min_objects = declare("min_objects", 2, "fewest objects on the table")
+        max_objects = declare("max_objects", 4, "most objects on the table")
+        rate_hz = declare("rate_hz", 2.0, "publishing rate of every camera, Hz")
         if not rate_hz > 0:
             raise ValueError(f"rate_hz must be > 0, got {rate_hz}")
         config = WorldConfig(

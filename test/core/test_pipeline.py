@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from scenegen_core.pipeline import PipelineConfig, PipelineError, SceneGenPipeline
+from scenegen_core.placement import back_project
 from scenegen_core.types import View
 from scenegen_core.world import WorldConfig, generate_scene
 from test_checkpoints import weights_root  # noqa: F401  (fixture)
@@ -49,9 +50,15 @@ def test_single_view_rgbd_gives_metric_objects_in_the_camera_frame(pipeline, sce
     _check_object_geometry(result, 800)
     query = result.objects[0]
     np.testing.assert_allclose(query.pose_relative.matrix, np.eye(4), atol=1e-12)
+    # The similarity maps the mean generated object centre onto the mean observed depth centroid.
+    placed_centres, observed = [], []
     for obj in result.objects:
-        # Placed objects sit in front of the camera at table distance (metres).
-        assert 0.1 < obj.pose.translation[2] < 5.0
+        camera_from_scene = obj.pose.matrix @ np.linalg.inv(obj.pose_relative.matrix)
+        lo, hi = obj.mesh.transformed(obj.pose_relative).bounds()
+        placed_centres.append(camera_from_scene[:3, :3] @ ((lo + hi) / 2) + camera_from_scene[:3, 3])
+        observed.append(np.median(back_project(view.depth, view.masks[obj.index], view.intrinsics), axis=0))
+    np.testing.assert_allclose(np.mean(placed_centres, 0), np.mean(observed, 0), atol=1e-6)
+    for obj in result.objects:
         colors = obj.mesh.vertex_colors
         assert colors is not None and colors.min() >= 0 and colors.max() <= 1
         box = obj.boxes_per_view[0]
@@ -76,8 +83,12 @@ def test_two_views_are_used_together(pipeline, scene):
     assert all(v.masks.reshape(len(v.masks), -1).any(1).all() for v in views), "scene 11 shows all objects twice"
     multi = pipeline.run(views)
     single = pipeline.run(views[:1])
-    assert len(multi.objects) == len(single.objects) and not multi.warnings[:1] == ["view 1 dropped"]
-    assert multi.objects[0].boxes_per_view.shape == (2, 4)
+    assert len(multi.objects) == len(single.objects)
+    assert not any(w.startswith("view 1 dropped") for w in multi.warnings)
+    for obj in multi.objects:
+        for box, view in zip(obj.boxes_per_view, views):
+            rows, cols = np.nonzero(view.masks[obj.index])
+            np.testing.assert_array_equal(box, [cols.min(), rows.min(), cols.max(), rows.max()])
     assert any(not np.allclose(a.pose_relative.matrix, b.pose_relative.matrix) for a, b in zip(multi.objects[1:], single.objects[1:]))
 
 
@@ -98,11 +109,32 @@ def test_max_objects_keeps_the_largest_and_says_so(scene):
 
 
 def test_views_without_masks_are_segmented_from_depth(pipeline, scene):
-    view = dataclasses.replace(scene.views()[0], masks=None)
+    truth = scene.views()[0]
+    view = dataclasses.replace(truth, masks=None)
     result = pipeline.run([view])
     assert result.timings[0].name == "segment"
     assert len(result.objects) == len(scene.objects)
     _check_object_geometry(result, 800)
+    # Every segmented object is one true object: its box is that object's mask box (within 2 px).
+    true_boxes = np.stack([[c.min(), r.min(), c.max(), r.max()] for r, c in (np.nonzero(m) for m in truth.masks)])
+    for obj in result.objects:
+        assert np.abs(true_boxes - obj.boxes_per_view[0]).max(axis=1).min() <= 2
+
+
+def test_views_without_masks_or_extrinsics_fall_back_to_the_first_view(pipeline, scene):
+    first, second = (dataclasses.replace(v, masks=None, camera_from_reference=None) for v in scene.views())
+    result = pipeline.run([first, second])
+    assert any("view(s) dropped" in w for w in result.warnings)
+    assert len(result.objects) == len(scene.objects) and result.objects[0].boxes_per_view.shape == (1, 4)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [(dict(min_scale=0.0), "min_scale"), (dict(mesh_max_faces=0), "mesh_max_faces"), (dict(dtype="int8"), "dtype")],
+)
+def test_bad_pipeline_config_is_rejected(fields, message):
+    with pytest.raises(ValueError, match=message):
+        PipelineConfig(**fields)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ from scipy.spatial.transform import Rotation
 
 from scenegen_core.placement import (
     LEVEL_CAMERA_FROM_SCENE,
+    PlacementConfig,
+    PlacementMethod,
     back_project,
     compose,
     estimate_placement,
@@ -70,7 +72,7 @@ def test_three_objects_give_the_umeyama_similarity():
     centres = (observed - truth.translation) @ truth.rotation_matrix / truth.scale
     boxes = np.stack([centres - 0.05, centres + 0.05], axis=1)
     placement = estimate_placement(boxes, masks, depth, intrinsics)
-    assert placement.method == "umeyama" and placement.metric
+    assert placement.method is PlacementMethod.UMEYAMA and placement.metric
     assert placement.observed.all()
     assert placement.residual_m < 1e-9
     np.testing.assert_allclose(placement.camera_from_scene.matrix, truth.matrix, atol=1e-8)
@@ -82,7 +84,7 @@ def test_single_object_uses_the_level_camera_convention_and_box_size():
     masks[0, 20:44, 20:44] = True
     boxes = np.array([[[-0.5, -0.5, -0.5], [0.5, 0.5, 0.5]]])
     placement = estimate_placement(boxes, masks, depth, intrinsics)
-    assert placement.method == "axis_convention"
+    assert placement.method is PlacementMethod.AXIS_CONVENTION
     np.testing.assert_allclose(placement.camera_from_scene.rotation_matrix, LEVEL_CAMERA_FROM_SCENE, atol=1e-12)
     points = back_project(depth, masks[0], intrinsics)
     lo, hi = np.percentile(points, [2, 98], axis=0)
@@ -94,7 +96,7 @@ def test_without_depth_the_scene_stays_unitless():
     masks = np.zeros((2, 8, 8), dtype=bool)
     boxes = np.zeros((2, 2, 3))
     placement = estimate_placement(boxes, masks, None, None)
-    assert placement.method == "none" and not placement.metric
+    assert placement.method is PlacementMethod.NONE and not placement.metric
     np.testing.assert_allclose(placement.camera_from_scene.matrix, np.eye(4))
 
 
@@ -107,4 +109,17 @@ def test_objects_without_valid_depth_are_not_observations():
     boxes = np.array([[[-0.1] * 3, [0.1] * 3], [[0.4, 0.0, 0.0], [0.6, 0.2, 0.2]]])
     placement = estimate_placement(boxes, masks, depth, intrinsics)
     np.testing.assert_array_equal(placement.observed, [False, True])
-    assert placement.method == "axis_convention"
+    assert placement.method is PlacementMethod.AXIS_CONVENTION
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(min_depth_pixels=0), "min_depth_pixels"),
+        (dict(depth_range_m=(2.0, 1.0)), "depth_range_m"),
+        (dict(collinear_tolerance=0.0), "collinear_tolerance"),
+    ],
+)
+def test_bad_placement_config_is_rejected(fields, message):
+    with pytest.raises(ValueError, match=message):
+        PlacementConfig(**fields)

@@ -47,8 +47,9 @@ def sphere_mesh() -> Mesh:
 
 
 def make_result() -> SceneResult:
+    # The query is listed first but was not the caller's first mask: is_query follows the list order.
     query = SceneObject(
-        index=0,
+        index=1,
         mesh=unit_box_mesh(),
         pose=Pose([0.1, -0.2, 1.5], [np.cos(0.3), 0.0, 0.0, np.sin(0.3)], 0.4),
         pose_relative=Pose(),
@@ -57,7 +58,7 @@ def make_result() -> SceneResult:
         label="table",
     )
     other = SceneObject(
-        index=1,
+        index=0,
         mesh=sphere_mesh(),
         pose=Pose([-0.3, 0.05, 2.0], [0.9, 0.3, -0.2, 0.1], 0.15),
         pose_relative=Pose([0.5, -1.0, 0.25], [0.8, 0.0, 0.6, 0.0], 0.375),
@@ -195,6 +196,9 @@ def test_bad_score_and_box_are_rejected():
     inverted = SceneObject(0, query.mesh, query.pose, query.pose_relative, np.array([[50.0, 0.0, 10.0, 5.0]]))
     with pytest.raises(ValueError, match="u_max < u_min"):
         scene_result_to_msg(SceneResult((inverted,), "f", 0, True), None, [0])
+    outside = SceneObject(0, query.mesh, query.pose, query.pose_relative, np.array([[-3.0, 0.0, 10.0, 5.0]]))
+    with pytest.raises(ValueError, match="outside the image"):
+        scene_result_to_msg(SceneResult((outside,), "f", 0, True), None, [0])
 
 
 def test_meshes_in_header_frame_match_posed_result_meshes():
@@ -214,8 +218,9 @@ def test_scene_round_trip():
     assert (back.frame_id, back.stamp_ns, back.metric) == (result.frame_id, result.stamp_ns, result.metric)
     assert back.timings == result.timings and back.warnings == result.warnings
     assert back.model_description == result.model_description
-    for got, want in zip(back.objects, result.objects, strict=True):
-        assert (got.index, got.label) == (want.index, want.label)
+    # The message has no mask-order index: objects come back numbered in list order.
+    for k, (got, want) in enumerate(zip(back.objects, result.objects, strict=True)):
+        assert (got.index, got.label) == (k, want.label)
         assert got.score == pytest.approx(want.score)
         np.testing.assert_allclose(got.mesh.vertices, want.mesh.vertices, atol=1e-6)
         np.testing.assert_allclose(got.pose.matrix, want.pose.matrix, atol=1e-9)

@@ -134,3 +134,16 @@ def test_latest_slot_replaces_unprocessed_item_and_counts_it():
     assert slot.take() is None
     assert slot.put("set4") is None
     assert slot.dropped == 2
+
+
+def test_a_set_is_found_where_each_closest_partner_alone_would_miss_it():
+    """Anchor 100, slop 10: depth {93, 108} and view 1 {108}. Depth's closest stamp (93) spreads the
+    set to 15 > 10; the set {100, 108, 108} is within the slop and must be found."""
+    sync = make_sync(slop_s=0.010)
+    sync.add(DEP0, 93 * MS, "d93", 0.0)
+    sync.add(DEP0, 108 * MS, "d108", 0.0)
+    sync.add(IMG1, 108 * MS, "b108", 0.0)
+    synced = sync.add(IMG0, 100 * MS, "a100", 0.0)
+    assert synced is not None
+    assert [synced.payload(k) for k in (IMG0, DEP0, IMG1)] == ["a100", "d108", "b108"]
+    assert synced.spread_ns == 8 * MS
