@@ -30,7 +30,8 @@ from typing import Sequence
 import numpy as np
 from skimage.measure import marching_cubes
 
-from scenegen_core.types import Mesh, Pose, rotation_matrix_to_wxyz as matrix_to_quaternion
+from scenegen_core.types import Mesh, Pose, rotation_matrix_to_wxyz
+from scenegen_core.world.transforms import transform_points
 
 POSE_DIM = 8
 """Length of one model pose row: translation (3), quaternion w-first (4), scale (1)."""
@@ -56,11 +57,6 @@ def _homogeneous(linear: np.ndarray, translation: np.ndarray) -> np.ndarray:
     out[:3, :3] = linear
     out[:3, 3] = translation
     return out
-
-
-def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a [4, 4] matrix to [N, 3] points; float64."""
-    return np.asarray(points, dtype=np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
 
 
 def validate_positions(positions) -> np.ndarray:
@@ -309,7 +305,7 @@ def official_export_assembly(
     linear_ref = placements[ref, :3, :3]
     move = _homogeneous(linear_ref.T, -linear_ref.T @ placements[ref, :3, 3])
     pre_transforms = np.einsum("ij,njk->nik", move, placements)
-    pre_norm = tuple(_apply(pre_transforms[i], local[i]) for i in range(n))
+    pre_norm = tuple(transform_points(pre_transforms[i], local[i]) for i in range(n))
 
     # 5. non-centring normalisation
     all_points = np.concatenate(pre_norm, axis=0)
@@ -323,7 +319,7 @@ def official_export_assembly(
     k = GLB_NORMALIZE_EXTENT / extent
     normalize = _homogeneous(k * np.eye(3), -center)
     node_transforms = np.einsum("ij,njk->nik", normalize, pre_transforms)
-    post_norm = tuple(_apply(normalize, p) for p in pre_norm)
+    post_norm = tuple(transform_points(normalize, p) for p in pre_norm)
     return ExportAssembly(
         reference_index=ref,
         node_order=order,
@@ -379,5 +375,5 @@ def assemble_in_query_frame(positions, min_scale: float | None = None) -> list[P
                 raise ValueError(f"object {i} has non-positive predicted scale {scale}")
             scale = float(min_scale)
         rotation = to_query @ quaternion_matrix(rows[i, 3:7]) @ from_query
-        poses.append(Pose(translation=to_query @ rows[i, 0:3], rotation_wxyz=matrix_to_quaternion(rotation), scale=scale))
+        poses.append(Pose(translation=to_query @ rows[i, 0:3], rotation_wxyz=rotation_matrix_to_wxyz(rotation), scale=scale))
     return poses

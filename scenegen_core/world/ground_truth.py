@@ -40,7 +40,7 @@ import open3d as o3d
 
 from scenegen_core.types import Mesh, Pose
 from scenegen_core.world.scene import SyntheticScene
-from scenegen_core.world.transforms import pose_from_matrix, rotation_about, transform_points
+from scenegen_core.world.transforms import rotation_about, transform_points
 
 DEFAULT_RESOLUTION = 64
 _OCCUPANCY_RAYS = 3  # odd ray count: majority vote protects against rays grazing an edge
@@ -109,7 +109,7 @@ def _inverse_similarity(pose: Pose) -> np.ndarray:
 def world_from_canonical(world_from_object: Pose, mesh_object: Mesh) -> Pose:
     """Similarity canonical box -> world for an object (rotation of the object, scale = longest side)."""
     object_from_canonical = _inverse_similarity(canonical_from_object(mesh_object))
-    return pose_from_matrix(world_from_object.matrix @ object_from_canonical)
+    return Pose.from_matrix(world_from_object.matrix @ object_from_canonical)
 
 
 def scenegen_placement(pose: Pose) -> np.ndarray:
@@ -121,7 +121,7 @@ def relative_pose(world_from_canonical_object: Pose, world_from_canonical_query:
     """SceneGen target [t, q, s] of an object relative to the query (derivation in the module docstring)."""
     scene_from_world = _Z_UP_TO_Y_UP @ _inverse_similarity(world_from_canonical_query)
     placement = scene_from_world @ world_from_canonical_object.matrix @ _Z_UP_TO_Y_UP.T
-    return pose_from_matrix(placement)
+    return Pose.from_matrix(placement)
 
 
 def world_from_scene(world_from_canonical_query: Pose) -> np.ndarray:

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import ConvexHull
 
-from scenegen_core.types import CameraIntrinsics, Mesh, Pose, View
+from scenegen_core.types import CameraIntrinsics, Mesh, Pose, View, rotation_matrix_to_wxyz
 from scenegen_core.world.render import BACKGROUND_ID, RenderResult, project_points, render_meshes
 from scenegen_core.world.shapes import SHAPE_KINDS, BoxSpec, ShapeSpec, sample_shape
-from scenegen_core.world.transforms import look_at, quaternion_wxyz, rotation_about, transform_points
+from scenegen_core.world.transforms import look_at, rotation_about, transform_points
 
 TABLE_ID = -2
 
@@ -281,7 +281,7 @@ def _place_objects(rng: np.random.Generator, config: WorldConfig, table: TableSp
             rotation = rotation_about("z", float(rng.uniform(0, 360))) @ rest_rotation
             # The Pose's own matrix (from the stored quaternion) places the mesh, so the stored
             # pose and the rendered geometry agree to float precision.
-            q = quaternion_wxyz(rotation)
+            q = rotation_matrix_to_wxyz(rotation)
             posed = mesh.vertices.astype(np.float64) @ Pose(rotation_wxyz=q).rotation_matrix.T
             xy = centre + rng.uniform(-half, half, size=2)
             hull = _footprint(posed[:, :2]) + xy

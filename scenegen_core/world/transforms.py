@@ -5,11 +5,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from scenegen_core.types import Pose, rotation_matrix_to_wxyz
-
-quaternion_wxyz = rotation_matrix_to_wxyz
-pose_from_matrix = Pose.from_matrix
-
 
 def rotation_about(axis: str, degrees: float) -> np.ndarray:
     """[3, 3] float64 right-handed rotation about the x, y or z axis (column-vector convention)."""

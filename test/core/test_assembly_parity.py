@@ -11,7 +11,6 @@ from safetensors.numpy import load_file
 from scenegen_core.assembly import (
     TO_GLB_AXIS_ROWVEC,
     assemble_in_query_frame,
-    matrix_to_quaternion,
     occupancy_to_voxels,
     official_export_assembly,
     preview_points,
@@ -20,6 +19,7 @@ from scenegen_core.assembly import (
     split_coords_by_object,
     voxels_to_mesh,
 )
+from scenegen_core.types import rotation_matrix_to_wxyz
 
 pytestmark = pytest.mark.parity
 
@@ -169,7 +169,7 @@ def test_matrix_to_quaternion_round_trip():
     quats[:3] = [[0.01, 1, 0.02, 0.03], [0.01, 0.02, 1, 0.03], [0.01, 0.02, 0.03, 1]]
     for q in quats:
         unit = q / np.linalg.norm(q)
-        recovered = matrix_to_quaternion(quaternion_matrix(q))
+        recovered = rotation_matrix_to_wxyz(quaternion_matrix(q))
         np.testing.assert_allclose(recovered, unit if unit[0] >= 0 else -unit, atol=1e-12)
 
 
