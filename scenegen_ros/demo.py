@@ -36,7 +36,7 @@ from scenegen_core.export import write_scene_glb
 from scenegen_ros.conversions import camera_info_to_intrinsics, object_color, scene_msg_to_result, stamp_to_ns
 from scenegen_ros.image_conversion import image_msg_to_array
 from scenegen_ros.msg import Scene
-from scenegen_ros.node import SceneGenNode, spin_in_thread
+from scenegen_ros.node import SceneGenNode, SpinThread, spin_in_thread
 from scenegen_ros.synthetic_camera import CameraTopics, SyntheticCameraNode
 
 SCENE_TOPIC = "/scenegen_node/scene"
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     rclpy.init(context=context, domain_id=domain_id)
     executor = MultiThreadedExecutor(num_threads=4, context=context)
     nodes: list[Node] = []
-    spinner: threading.Thread | None = None
+    spinner: SpinThread | None = None
     try:
         camera = SyntheticCameraNode(
             context=context,
@@ -177,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
             try:
                 record = received.get(timeout=max(deadline - time.monotonic(), 0.0))
             except queue.Empty:
+                if spinner.error is not None:
+                    print(f"[demo] ERROR: the ROS executor stopped: {spinner.error!r}", file=sys.stderr, flush=True)
                 print(
                     f"[demo] ERROR: got {index} of {args.scenes} scenes within {args.timeout:.0f} s; "
                     "see the node's warnings above (/diagnostics has the details)",

@@ -612,16 +612,32 @@ def _object_ids(masks: Sequence[np.ndarray]) -> np.ndarray:
     return ids[ids > 0].astype(np.int64)
 
 
-def spin_in_thread(executor: Executor) -> threading.Thread:
-    """Spin `executor` on a daemon thread until it (or its context) shuts down; returns the thread."""
+class SpinThread(threading.Thread):
+    """Daemon thread spinning one executor until it (or its context) shuts down.
 
-    def spin() -> None:
+    `error` keeps whatever ended the spin early, so owners can report it: rclpy's executor raises
+    InvalidHandle out of spin() when a node is destroyed while the executor still waits on it
+    (shut the executor down first, then destroy its nodes).
+    """
+
+    def __init__(self, executor: Executor) -> None:
+        super().__init__(name="ros_executor", daemon=True)
+        self.executor = executor
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
         try:
-            executor.spin()
+            self.executor.spin()
         except ExternalShutdownException:
             pass
+        except BaseException as error:  # noqa: BLE001 - kept for the owner, then re-raised for the log
+            self.error = error
+            raise
 
-    thread = threading.Thread(target=spin, name="ros_executor", daemon=True)
+
+def spin_in_thread(executor: Executor) -> SpinThread:
+    """Start a SpinThread for `executor`; returns it."""
+    thread = SpinThread(executor)
     thread.start()
     return thread
 

@@ -10,6 +10,7 @@ them all (read-only: the node does not reconfigure at run time) and returns a va
 from __future__ import annotations
 
 import pathlib
+import sys
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -196,9 +197,14 @@ class NodeConfig:
 
 
 def default_parameters_file() -> pathlib.Path:
-    """config/scenegen.yaml beside the package (source/editable install) or in the ament share dir."""
-    candidates = [pathlib.Path(__file__).resolve().parents[1] / "config" / "scenegen.yaml"]
-    if not candidates[0].is_file():
+    """config/scenegen.yaml beside the package (source/editable install), under this environment's
+    prefix (where scripts/build_interfaces.sh installs share/scenegen_ros, so a plain pip install
+    into that venv finds it) or in the ament share dir (colcon)."""
+    candidates = [
+        pathlib.Path(__file__).resolve().parents[1] / "config" / "scenegen.yaml",
+        pathlib.Path(sys.prefix) / "share" / PACKAGE / "config" / "scenegen.yaml",
+    ]
+    if not any(path.is_file() for path in candidates):
         try:
             from ament_index_python.packages import get_package_share_directory
 

@@ -53,15 +53,6 @@ def context(make_ros_context):
 
 
 @pytest.fixture(scope="module")
-def executor(context):
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
-    thread = spin_in_thread(executor)
-    yield executor
-    executor.shutdown()
-    thread.join(timeout=WAIT_S)
-
-
-@pytest.fixture(scope="module")
 def pipeline():
     """The real pipeline with its tiny embedded default model, shared by every node of this module.
 
@@ -197,8 +188,15 @@ class Harness(Node):
 
 
 @pytest.fixture
-def make_node(context, executor, pipeline):
-    """Start scenegen_node (with test overrides) + a harness on the shared executor."""
+def make_node(context, pipeline):
+    """Start scenegen_node (with test overrides) + a harness on an executor of this test's own.
+
+    Teardown stops the executor before destroying the nodes: rclpy's executor thread dies with
+    InvalidHandle when a node it is waiting on is destroyed under it (one test's teardown then
+    silenced every later test), so nodes are never destroyed while an executor spins them.
+    """
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    spinner = spin_in_thread(executor)
     created: list[Node] = []
 
     def factory(view_count: int = 1, **params) -> tuple[SceneGenNode, Harness]:
@@ -211,9 +209,11 @@ def make_node(context, executor, pipeline):
         return node, harness
 
     yield factory
+    executor.shutdown()
+    spinner.join(timeout=WAIT_S)
     for item in reversed(created):
-        executor.remove_node(item)
         item.destroy_node()
+    assert spinner.error is None, f"the executor thread failed: {spinner.error!r}"
 
 
 def values_of(status: DiagnosticStatus) -> dict[str, str]:

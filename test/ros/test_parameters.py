@@ -45,6 +45,24 @@ def test_yaml_defaults_cover_every_parameter_with_the_declared_type():
     assert config.tracker_config().object_timeout_s == defaults["object_timeout_s"]
 
 
+def test_installed_package_finds_the_defaults_under_the_environment_prefix(tmp_path, monkeypatch):
+    """Outside the source tree (plain pip install), the file under <prefix>/share/scenegen_ros is used;
+    with none anywhere the error lists every place looked at."""
+    import scenegen_ros.parameters as parameters
+
+    site_packages = tmp_path / "lib" / "site-packages" / "scenegen_ros"
+    monkeypatch.setattr(parameters, "__file__", str(site_packages / "parameters.py"))
+    monkeypatch.setattr(parameters.sys, "prefix", str(tmp_path))
+    monkeypatch.delenv("AMENT_PREFIX_PATH", raising=False)
+    with pytest.raises(FileNotFoundError, match="share/scenegen_ros/config/scenegen.yaml"):
+        default_parameters_file()
+    installed = tmp_path / "share" / "scenegen_ros" / "config" / "scenegen.yaml"
+    installed.parent.mkdir(parents=True)
+    installed.write_text((REPO_ROOT / "config" / "scenegen.yaml").read_text())
+    assert default_parameters_file() == installed
+    assert load_defaults() == load_defaults(REPO_ROOT / "config" / "scenegen.yaml")
+
+
 def test_load_defaults_rejects_missing_unknown_and_mistyped(tmp_path):
     values = load_defaults()
     del values["seed"]
