@@ -66,11 +66,16 @@ def test_camera_head_refines_and_keeps_field_of_view_non_negative():
     assert (outputs[1] - outputs[0]).abs().max() > 1e-4
 
 
-def test_track_head_features_run_and_tracking_is_explicitly_unavailable():
-    tracker = TrackPredictorConfig(latent_dim=16, hidden_size=32, depth=1, num_heads=2, num_virtual_tracks=4)
+def test_track_head_features_and_tracks_have_the_documented_shapes():
+    # A 28x21 feature map halves into at most 5 correlation levels.
+    tracker = TrackPredictorConfig(
+        latent_dim=16, hidden_size=32, depth=1, num_heads=2, num_virtual_tracks=4, corr_levels=5
+    )
     head = TrackHead(TrackHeadConfig(dim_in=DIM, features=16, intermediate_layer_idx=(0, 1, 1, 1), tracker=tracker))
     with torch.no_grad():
         features = head.features(fake_layers(), (56, 42), patch_start_idx=5)
+        out = head(fake_layers(), (56, 42), 5, torch.tensor([[[10.0, 20.0]]]))
     assert features.shape == (1, 2, 16, 28, 21)
-    with pytest.raises(NotImplementedError):
-        head(fake_layers(), None, 5)
+    assert out.last.shape == (1, 2, 1, 2)
+    # Frame 0 is the query itself, in image pixels.
+    torch.testing.assert_close(out.last[0, 0], torch.tensor([[10.0, 20.0]]))

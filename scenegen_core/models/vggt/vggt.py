@@ -1,8 +1,9 @@
 """Full VGGT = aggregator + camera, point, depth and track heads (VGGT-1B state-dict layout).
 
-SceneGen only runs the aggregator; the heads exist so that an official full checkpoint loads
-strictly (`VGGT.load_state_dict(sd, strict=True)`), after which `model.aggregator` is used alone
-(or use `aggregator_state_dict` to load just the aggregator).
+SceneGen only runs the aggregator; the full model loads an official checkpoint strictly
+(`VGGT.load_state_dict(sd, strict=True)`) and runs every head, including point tracking when
+query points are given. `model.aggregator` can be used alone (or use `aggregator_state_dict` to
+load just the aggregator).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from scenegen_core.models.vggt.aggregator import AggregatorOutput, VGGTAggregato
 from scenegen_core.models.vggt.heads.camera_head import CameraHead, CameraHeadConfig
 from scenegen_core.models.vggt.heads.dpt_head import DPTHead, DPTHeadConfig, DPTOutput
 from scenegen_core.models.vggt.heads.track_head import TrackHead, TrackHeadConfig
+from scenegen_core.models.vggt.heads.track_predictor import TrackOutput, TrackPredictorConfig
 
 AGGREGATOR_PREFIX = "aggregator."
 
@@ -24,12 +26,14 @@ AGGREGATOR_PREFIX = "aggregator."
 class VGGTConfig:
     """aggregator: see VGGTAggregatorConfig. dpt_layers: the four aggregator layers the DPT heads
     read (VGGT-1B: 4, 11, 17, 23; must be < aggregator depth). camera_trunk_depth / camera_heads:
-    the camera head's trunk."""
+    the camera head's trunk. tracker: the point tracker (its latent_dim is also the track
+    feature width)."""
 
     aggregator: VGGTAggregatorConfig = field(default_factory=VGGTAggregatorConfig)
     dpt_layers: tuple[int, int, int, int] = (4, 11, 17, 23)
     camera_trunk_depth: int = 4
     camera_heads: int = 16
+    tracker: TrackPredictorConfig = field(default_factory=TrackPredictorConfig)
 
     def __post_init__(self) -> None:
         if max(self.dpt_layers) >= self.aggregator.depth or min(self.dpt_layers) < 0:
@@ -39,12 +43,14 @@ class VGGTConfig:
 @dataclass(frozen=True)
 class VGGTOutput:
     """aggregator: layer tokens; pose_encodings: [B, S, 9] per camera-head iteration;
-    depth: [B, S, H, W, 1] + confidence; world_points: [B, S, H, W, 3] + confidence."""
+    depth: [B, S, H, W, 1] + confidence; world_points: [B, S, H, W, 3] + confidence;
+    tracks: point tracks (image pixels, see TrackOutput) when query points were given, else None."""
 
     aggregator: AggregatorOutput
     pose_encodings: tuple[torch.Tensor, ...]
     depth: DPTOutput
     world_points: DPTOutput
+    tracks: TrackOutput | None = None
 
 
 def aggregator_state_dict(full_state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -56,6 +62,10 @@ def aggregator_state_dict(full_state_dict: dict[str, torch.Tensor]) -> dict[str,
 
 
 class VGGT(nn.Module):
+    """Aggregator + heads. forward(images [B, S, 3, H, W], query_points [B, N, 2] | None) -> VGGTOutput:
+    camera pose encodings, depth and world points per frame, and point tracks when queried.
+    Parameter names = the official VGGT-1B state dict."""
+
     def __init__(self, config: VGGTConfig):
         super().__init__()
         self.config = config
@@ -69,16 +79,30 @@ class VGGT(nn.Module):
         self.point_head = DPTHead(dpt)
         self.depth_head = DPTHead(DPTHeadConfig(**{**dpt.__dict__, "output_dim": 2, "activation": "exp"}))
         self.track_head = TrackHead(
-            TrackHeadConfig(dim_in=dim_in, patch_size=agg.patch_size, intermediate_layer_idx=config.dpt_layers)
+            TrackHeadConfig(
+                dim_in=dim_in,
+                patch_size=agg.patch_size,
+                features=config.tracker.latent_dim,
+                intermediate_layer_idx=config.dpt_layers,
+                tracker=config.tracker,
+            )
         )
 
-    def forward(self, images: torch.Tensor) -> VGGTOutput:
-        """images: [B, S, 3, H, W] float32 in [0, 1]. Point tracking is not run."""
+    def forward(self, images: torch.Tensor, query_points: torch.Tensor | None = None) -> VGGTOutput:
+        """images: [B, S, 3, H, W] float32 in [0, 1]. query_points: optional [B, N, 2] float, (x, y)
+        pixels in frame 0 (pixel centres at integers; like the official model, [N, 2] is taken as
+        B = 1); when given, the track head follows them through all frames (``tracks``)."""
+        if query_points is not None and query_points.dim() == 2:
+            query_points = query_points.unsqueeze(0)
         tokens = self.aggregator(images)
         image_hw = tuple(images.shape[-2:])
+        tracks = None
+        if query_points is not None:
+            tracks = self.track_head(tokens.layers, image_hw, tokens.patch_start_idx, query_points)
         return VGGTOutput(
             aggregator=tokens,
             pose_encodings=tuple(self.camera_head(tokens.layers)),
             depth=self.depth_head(tokens.layers, image_hw, tokens.patch_start_idx),
             world_points=self.point_head(tokens.layers, image_hw, tokens.patch_start_idx),
+            tracks=tracks,
         )

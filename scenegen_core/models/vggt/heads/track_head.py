@@ -1,7 +1,8 @@
 """VGGT track head = DPT feature extractor (stride 2, no position embedding) + point tracker.
 
-Held for strict loading of full VGGT checkpoints; SceneGen does not track points. The
-feature extractor runs (`features`), the tracker's forward pass is not implemented.
+The feature extractor turns aggregator tokens into per-frame tracking features at half the image
+resolution; the tracker (``track_predictor``) follows query points of frame 0 through all frames.
+Parameter names match the official ``track_head.*`` layout of VGGT-1B.
 """
 
 from __future__ import annotations
@@ -12,18 +13,27 @@ import torch
 import torch.nn as nn
 
 from scenegen_core.models.vggt.heads.dpt_head import DPTHead, DPTHeadConfig
-from scenegen_core.models.vggt.heads.track_predictor import TrackPredictor, TrackPredictorConfig
+from scenegen_core.models.vggt.heads.track_predictor import (
+    TrackOutput,
+    TrackPredictor,
+    TrackPredictorConfig,
+    check_query_points,
+)
+
+FEATURE_DOWN_RATIO = 2  # the official track head's DPT runs at half resolution
 
 
 @dataclass(frozen=True)
 class TrackHeadConfig:
-    """dim_in = 2 * aggregator embed_dim; features = the tracker's latent width. Defaults = VGGT-1B."""
+    """dim_in = 2 * aggregator embed_dim; features = the tracker's latent width; iters: default
+    refinement iterations. Defaults = VGGT-1B."""
 
     dim_in: int = 2048
     patch_size: int = 14
     features: int = 128
     intermediate_layer_idx: tuple[int, int, int, int] = (4, 11, 17, 23)
     tracker: TrackPredictorConfig = TrackPredictorConfig()
+    iters: int = 4
 
 
 class TrackHead(nn.Module):
@@ -31,6 +41,10 @@ class TrackHead(nn.Module):
         super().__init__()
         if config.tracker.latent_dim != config.features:
             raise ValueError("tracker latent_dim must equal the feature extractor's features")
+        if config.tracker.stride != FEATURE_DOWN_RATIO:
+            raise ValueError(
+                f"tracker stride {config.tracker.stride} must equal the feature down ratio {FEATURE_DOWN_RATIO}"
+            )
         self.config = config
         self.feature_extractor = DPTHead(
             DPTHeadConfig(
@@ -40,7 +54,7 @@ class TrackHead(nn.Module):
                 intermediate_layer_idx=config.intermediate_layer_idx,
                 pos_embed=False,
                 feature_only=True,
-                down_ratio=2,
+                down_ratio=FEATURE_DOWN_RATIO,
             )
         )
         self.tracker = TrackPredictor(config.tracker)
@@ -49,5 +63,21 @@ class TrackHead(nn.Module):
         """Tracking feature maps [B, S, features, H/2, W/2] float32."""
         return self.feature_extractor.features(layers, image_hw, patch_start_idx)
 
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("VGGT point tracking is not implemented (weights layout only); use features()")
+    def forward(
+        self,
+        layers: tuple[torch.Tensor, ...],
+        image_hw: tuple[int, int],
+        patch_start_idx: int,
+        query_points: torch.Tensor,
+        iters: int | None = None,
+    ) -> TrackOutput:
+        """Track query points of frame 0 through all S frames.
+
+        layers: aggregator outputs [B, S, P, dim_in]; image_hw: (H, W) of the input images;
+        query_points: [B, N, 2] float, (x, y) pixels of frame 0 (pixel centres at integers);
+        iters: refinement iterations (default config.iters). Returns a TrackOutput with tracks
+        [B, S, N, 2] image pixels per iteration and visibility / confidence [B, S, N] in (0, 1).
+        """
+        check_query_points(query_points, layers[0].shape[0])  # before the DPT pass, not after it
+        fmaps = self.features(layers, image_hw, patch_start_idx)
+        return self.tracker(query_points, fmaps, self.config.iters if iters is None else iters)
