@@ -26,7 +26,7 @@ def fake_layers(frames: int = 2, grid_h: int = 4, grid_w: int = 3, count: int = 
 
 def small_dpt(**changes) -> DPTHead:
     config = DPTHeadConfig(
-        dim_in=DIM, features=16, out_channels=(8, 16, 32, 32), intermediate_layer_idx=(0, 1, 1, 1), **changes
+        dim_in=DIM, out_channels=(8, 16, 32, 32), intermediate_layer_idx=(0, 1, 1, 1), **changes
     )
     torch.manual_seed(0)
     return DPTHead(config).eval()
@@ -71,7 +71,7 @@ def test_track_head_features_and_tracks_have_the_documented_shapes():
     tracker = TrackPredictorConfig(
         latent_dim=16, hidden_size=32, depth=1, num_heads=2, num_virtual_tracks=4, corr_levels=5
     )
-    head = TrackHead(TrackHeadConfig(dim_in=DIM, features=16, intermediate_layer_idx=(0, 1, 1, 1), tracker=tracker))
+    head = TrackHead(TrackHeadConfig(dim_in=DIM, intermediate_layer_idx=(0, 1, 1, 1), tracker=tracker))
     with torch.no_grad():
         features = head.features(fake_layers(), (56, 42), patch_start_idx=5)
         out = head(fake_layers(), (56, 42), 5, torch.tensor([[[10.0, 20.0]]]))

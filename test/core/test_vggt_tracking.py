@@ -292,10 +292,10 @@ def test_full_vggt_rejects_malformed_query_points(tiny_vggt):
 
 def test_track_head_default_iterations_and_feature_stride():
     tracker = TINY_TRACKER
-    head = TrackHead(TrackHeadConfig(dim_in=32, features=16, intermediate_layer_idx=(0, 1, 1, 1), tracker=tracker))
+    head = TrackHead(TrackHeadConfig(dim_in=32, intermediate_layer_idx=(0, 1, 1, 1), tracker=tracker))
     layers = tuple(torch.randn(1, 2, 5 + 4 * 3, 32) for _ in range(2))
     with torch.no_grad():
         out = head(layers, (56, 42), 5, torch.tensor([[[10.0, 20.0]]]))
     assert len(out.tracks) == 4 and out.last.shape == (1, 2, 1, 2)
     with pytest.raises(ValueError, match="stride"):
-        TrackHead(TrackHeadConfig(dim_in=32, features=16, tracker=TrackPredictorConfig(latent_dim=16, stride=4)))
+        TrackHead(TrackHeadConfig(dim_in=32, tracker=TrackPredictorConfig(latent_dim=16, stride=4)))

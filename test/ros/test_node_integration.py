@@ -20,7 +20,7 @@ rclpy = pytest.importorskip("rclpy")
 pytest.importorskip("scenegen_ros.msg", reason="scenegen_ros interfaces not built (scripts/build_interfaces.sh)")
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
@@ -483,6 +483,34 @@ def test_compressed_image_topic(make_node, world):
         lambda: next((s for s in harness.scenes if s.metric), None), "a scene from the PNG stream",
     )
     check_scene(scene, "cam0_optical_frame", object_count)
+
+
+def test_spin_thread_keeps_what_ended_the_spin(context, monkeypatch):
+    """A callback that raises ends spin(): the SpinThread keeps the exception for its owner (and
+    still reports it through threading.excepthook); a normal shutdown leaves no error."""
+    reported = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: reported.append(args.exc_value))
+    node = Node("spin_thread_probe", context=context)
+
+    def fail() -> None:
+        raise RuntimeError("callback failed")
+
+    node.create_timer(0.01, fail)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spinner = spin_in_thread(executor)
+    spinner.join(timeout=WAIT_S)
+    assert not spinner.is_alive()
+    assert isinstance(spinner.error, RuntimeError) and str(spinner.error) == "callback failed"
+    assert reported == [spinner.error]
+    executor.shutdown()
+    node.destroy_node()
+
+    quiet = SingleThreadedExecutor(context=context)
+    spinner = spin_in_thread(quiet)
+    quiet.shutdown()
+    spinner.join(timeout=WAIT_S)
+    assert not spinner.is_alive() and spinner.error is None
 
 
 def test_console_script_stops_cleanly_on_sigint(ros_child_env, tmp_path):

@@ -7,7 +7,6 @@ autocast, as in the official pipeline.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -25,16 +24,13 @@ class VGGTAggregatorConfig:
     DINOv2 ViT-L/14-reg patch embedding).
 
     The frame/global order is fixed to [frame, global] with one block per step (VGGT-1B's only
-    setting). backbone: the DINOv2 patch embedder; its img_size/patch_size must match ours.
+    setting). backbone: the DINOv2 patch embedder; image size, patch size, width and register
+    count are the backbone's (one value each, so they cannot disagree).
     """
 
-    img_size: int = 518
-    patch_size: int = 14
-    embed_dim: int = 1024
     depth: int = 24
     num_heads: int = 16
     mlp_ratio: float = 4.0
-    num_register_tokens: int = 4
     qkv_bias: bool = True
     proj_bias: bool = True
     ffn_bias: bool = True
@@ -44,16 +40,24 @@ class VGGTAggregatorConfig:
     backbone: DinoViTConfig = field(default_factory=DinoViTConfig)
 
     def __post_init__(self) -> None:
-        if self.img_size % self.patch_size != 0:
-            raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
-        if (self.backbone.img_size, self.backbone.patch_size) != (self.img_size, self.patch_size):
-            raise ValueError("backbone img_size/patch_size must equal the aggregator's")
-        if self.backbone.embed_dim != self.embed_dim:
-            raise ValueError(f"backbone embed_dim {self.backbone.embed_dim} != aggregator embed_dim {self.embed_dim}")
-        if self.backbone.num_register_tokens != self.num_register_tokens:
-            raise ValueError("backbone and aggregator must use the same number of register tokens")
         if self.embed_dim % self.num_heads != 0 or (self.embed_dim // self.num_heads) % 4 != 0:
             raise ValueError(f"head dim of embed_dim {self.embed_dim} / {self.num_heads} heads must be divisible by 4")
+
+    @property
+    def img_size(self) -> int:
+        return self.backbone.img_size
+
+    @property
+    def patch_size(self) -> int:
+        return self.backbone.patch_size
+
+    @property
+    def embed_dim(self) -> int:
+        return self.backbone.embed_dim
+
+    @property
+    def num_register_tokens(self) -> int:
+        return self.backbone.num_register_tokens
 
     @classmethod
     def full(cls) -> "VGGTAggregatorConfig":
@@ -74,14 +78,7 @@ class VGGTAggregatorConfig:
         backbone = DinoViTConfig(
             img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depth=depth, num_heads=num_heads
         )
-        return cls(
-            img_size=img_size,
-            patch_size=patch_size,
-            embed_dim=embed_dim,
-            depth=depth,
-            num_heads=num_heads,
-            backbone=backbone,
-        )
+        return cls(depth=depth, num_heads=num_heads, backbone=backbone)
 
     @property
     def patch_start_idx(self) -> int:
@@ -92,9 +89,6 @@ class VGGTAggregatorConfig:
     def tokens_per_frame(self) -> int:
         """P at the nominal square size img_size."""
         return self.patch_start_idx + (self.img_size // self.patch_size) ** 2
-
-    def replace(self, **changes) -> "VGGTAggregatorConfig":
-        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)

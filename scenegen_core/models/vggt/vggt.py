@@ -82,7 +82,6 @@ class VGGT(nn.Module):
             TrackHeadConfig(
                 dim_in=dim_in,
                 patch_size=agg.patch_size,
-                features=config.tracker.latent_dim,
                 intermediate_layer_idx=config.dpt_layers,
                 tracker=config.tracker,
             )

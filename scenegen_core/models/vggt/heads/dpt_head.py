@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from scenegen_core.models.vggt.layers.sincos import sincos_grid_embedding
+
 
 @dataclass(frozen=True)
 class DPTHeadConfig:
@@ -91,16 +93,7 @@ def _uv_embedding(channels: int, height: int, width: int, aspect: float, device,
     edge_u, edge_v = span_u * (width - 1) / width, span_v * (height - 1) / height
     u = torch.linspace(-edge_u, edge_u, width, dtype=dtype, device=device)
     v = torch.linspace(-edge_v, edge_v, height, dtype=dtype, device=device)
-    grid_u, grid_v = torch.meshgrid(u, v, indexing="xy")
-    quarter = channels // 4
-    omega = 1.0 / 100.0 ** (torch.arange(quarter, dtype=torch.float64, device=device) / quarter)
-
-    def embed(coords: torch.Tensor) -> torch.Tensor:
-        angles = coords.reshape(-1, 1).double() * omega
-        return torch.cat([angles.sin(), angles.cos()], dim=1).float()
-
-    emb = torch.cat([embed(grid_u), embed(grid_v)], dim=-1).view(height, width, channels)
-    return emb.permute(2, 0, 1).to(dtype)
+    return sincos_grid_embedding(u, v, channels, base=100.0).to(dtype)
 
 
 class DPTHead(nn.Module):

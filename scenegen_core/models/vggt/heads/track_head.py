@@ -25,12 +25,11 @@ FEATURE_DOWN_RATIO = 2  # the official track head's DPT runs at half resolution
 
 @dataclass(frozen=True)
 class TrackHeadConfig:
-    """dim_in = 2 * aggregator embed_dim; features = the tracker's latent width; iters: default
-    refinement iterations. Defaults = VGGT-1B."""
+    """dim_in = 2 * aggregator embed_dim; the feature maps are tracker.latent_dim wide; iters:
+    default refinement iterations. Defaults = VGGT-1B."""
 
     dim_in: int = 2048
     patch_size: int = 14
-    features: int = 128
     intermediate_layer_idx: tuple[int, int, int, int] = (4, 11, 17, 23)
     tracker: TrackPredictorConfig = TrackPredictorConfig()
     iters: int = 4
@@ -39,8 +38,6 @@ class TrackHeadConfig:
 class TrackHead(nn.Module):
     def __init__(self, config: TrackHeadConfig):
         super().__init__()
-        if config.tracker.latent_dim != config.features:
-            raise ValueError("tracker latent_dim must equal the feature extractor's features")
         if config.tracker.stride != FEATURE_DOWN_RATIO:
             raise ValueError(
                 f"tracker stride {config.tracker.stride} must equal the feature down ratio {FEATURE_DOWN_RATIO}"
@@ -50,7 +47,7 @@ class TrackHead(nn.Module):
             DPTHeadConfig(
                 dim_in=config.dim_in,
                 patch_size=config.patch_size,
-                features=config.features,
+                features=config.tracker.latent_dim,
                 intermediate_layer_idx=config.intermediate_layer_idx,
                 pos_embed=False,
                 feature_only=True,
@@ -60,7 +57,7 @@ class TrackHead(nn.Module):
         self.tracker = TrackPredictor(config.tracker)
 
     def features(self, layers: tuple[torch.Tensor, ...], image_hw: tuple[int, int], patch_start_idx: int):
-        """Tracking feature maps [B, S, features, H/2, W/2] float32."""
+        """Tracking feature maps [B, S, tracker.latent_dim, H/2, W/2] float32."""
         return self.feature_extractor.features(layers, image_hw, patch_start_idx)
 
     def forward(

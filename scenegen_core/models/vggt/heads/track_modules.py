@@ -12,6 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from scenegen_core.models.vggt.layers.sincos import sincos_grid_embedding
+
 
 def bilinear_sample(values: torch.Tensor, coords: torch.Tensor, padding_mode: str = "border") -> torch.Tensor:
     """Bilinear interpolation of ``values`` [M, C, H, W] at ``coords`` [M, Ho, Wo, 2] (x, y pixels,
@@ -62,21 +64,9 @@ def grid_sincos_embedding(dim: int, height: int, width: int, device=None) -> tor
     w_k = 10000^(-k / (dim / 4)) and (x, y) the integer pixel position (the official
     ``get_2d_sincos_pos_embed``, computed in float64 then cast).
     """
-    if dim % 4:
-        raise ValueError(f"grid sin-cos embedding dim must be a multiple of 4, got {dim}")
-    quarter = dim // 4
-    omega = 1.0 / 10000.0 ** (torch.arange(quarter, dtype=torch.float64, device=device) / quarter)
-
-    def embed(pos: torch.Tensor) -> torch.Tensor:  # [L] -> [L, 2 * quarter]
-        angles = pos.double().unsqueeze(-1) * omega
-        return torch.cat([angles.sin(), angles.cos()], dim=-1)
-
-    ex = embed(torch.arange(width, device=device))  # [W, dim / 2]
-    ey = embed(torch.arange(height, device=device))  # [H, dim / 2]
-    grid = torch.cat(
-        [ex.unsqueeze(0).expand(height, -1, -1), ey.unsqueeze(1).expand(-1, width, -1)], dim=-1
-    )  # [H, W, dim]
-    return grid.permute(2, 0, 1).unsqueeze(0).float()
+    xs = torch.arange(width, device=device)
+    ys = torch.arange(height, device=device)
+    return sincos_grid_embedding(xs, ys, dim, base=10000.0).unsqueeze(0)
 
 
 class CorrelationPyramid:

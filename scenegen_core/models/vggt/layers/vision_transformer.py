@@ -7,7 +7,6 @@ conditioner is the same architecture (``dinov2_vitl14_reg``), so one implementat
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -48,9 +47,6 @@ class DinoViTConfig:
     @classmethod
     def vit_large(cls, img_size: int = 518, patch_size: int = 14) -> "DinoViTConfig":
         return cls(img_size=img_size, patch_size=patch_size)
-
-    def resized(self, **changes) -> "DinoViTConfig":
-        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
