@@ -348,13 +348,15 @@ def collision_object_id(object_id: int) -> str:
     return f"scenegen_{int(object_id)}"
 
 
-def scene_to_collision_objects(scene_msg: Scene, max_faces: int, collision_object_cls) -> list:
+def scene_to_collision_objects(scene_msg: Scene, max_faces: int, collision_object_cls, db: str = "") -> list:
     """One moveit_msgs/CollisionObject (operation ADD, which replaces an existing object of the same
     id) per object with a non-empty mesh.
 
-    header = scene header; pose = object pose; one mesh in the object frame simplified to at most
-    `max_faces` faces, mesh pose = identity; type.type = label. collision_object_cls: the
-    CollisionObject class (moveit_msgs.msg.CollisionObject).
+    header = scene header; pose = object pose (header frame, metres when the scene is metric); one
+    mesh in the object frame simplified to at most `max_faces` faces (closed and manifold, see
+    `simplify_to_face_budget`), mesh pose = identity; type (object_recognition_msgs/ObjectType):
+    key = label, db = `db` (the object database the keys refer to; "" = none).
+    collision_object_cls: the CollisionObject class (moveit_msgs.msg.CollisionObject).
     """
     objects = []
     for obj in scene_msg.objects:
@@ -369,7 +371,8 @@ def scene_to_collision_objects(scene_msg: Scene, max_faces: int, collision_objec
             mesh_poses=[PoseMsg()],
             operation=collision_object_cls.ADD,
         )
-        collision.type.type = obj.label
+        collision.type.key = obj.label
+        collision.type.db = db
         objects.append(collision)
     return objects
 

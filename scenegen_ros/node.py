@@ -466,7 +466,9 @@ class SceneGenNode(Node):
         )
         if self._collision_pub is not None:
             self._publish_removals(update.removed_ids, out_header)
-            for collision in scene_to_collision_objects(scene, self.config.collision_max_faces, self._collision_cls):
+            for collision in scene_to_collision_objects(
+                scene, self.config.collision_max_faces, self._collision_cls, db=self.config.collision_object_db
+            ):
                 self._collision_pub.publish(collision)
         return scene
 

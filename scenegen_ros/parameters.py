@@ -96,6 +96,11 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "'auto' (when moveit_msgs is importable), 'true' (moveit_msgs required) or 'false'.",
     ),
     ParameterSpec("collision_topic", _T.STRING, "Topic of the moveit_msgs/CollisionObject messages."),
+    ParameterSpec(
+        "collision_object_db", _T.STRING,
+        "object_recognition_msgs/ObjectType.db of every collision object (the object database its key, the "
+        "label, refers to, as a JSON/YAML string); '' = none.",
+    ),
     ParameterSpec("object_timeout_s", _T.DOUBLE, "Tracked objects not seen for this long are removed, seconds."),
     ParameterSpec(
         "track_max_match_cost_m", _T.DOUBLE,
@@ -147,6 +152,7 @@ class NodeConfig:
     collision_max_faces: int
     publish_collision_objects: str
     collision_topic: str
+    collision_object_db: str
     object_timeout_s: float
     track_max_match_cost_m: float
     diagnostics_period_s: float

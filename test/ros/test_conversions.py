@@ -322,12 +322,14 @@ def collision_object_cls():
 def test_collision_objects(collision_object_cls):
     result = make_result()
     scene = scene_result_to_msg(result, input_header(), [6, 2])
-    objects = scene_to_collision_objects(scene, 100, collision_object_cls)
+    db = "{'type': 'CouchDB', 'root': 'http://localhost:5984'}"
+    objects = scene_to_collision_objects(scene, 100, collision_object_cls, db=db)
     assert [c.id for c in objects] == ["scenegen_6", "scenegen_2"]
     for collision, obj in zip(objects, scene.objects):
         assert collision.operation == collision_object_cls.ADD
         assert collision.header.frame_id == "input_frame" and collision.pose == obj.pose
-        assert collision.type.type == obj.label
+        # object_recognition_msgs/ObjectType: key = label, db = the configured database
+        assert (collision.type.key, collision.type.db) == (obj.label, db)
         assert len(collision.meshes) == 1 and len(collision.mesh_poses) == 1
         assert collision.mesh_poses[0].orientation.w == 1.0 and collision.mesh_poses[0].position.x == 0.0
         mesh = collision.meshes[0]
@@ -345,7 +347,9 @@ def test_collision_objects(collision_object_cls):
 
 def test_collision_objects_skip_empty_meshes(collision_object_cls):
     scene = scene_with_second_mesh(Mesh(np.zeros((0, 3)), np.zeros((0, 3))))
-    assert [c.id for c in scene_to_collision_objects(scene, 100, collision_object_cls)] == ["scenegen_0"]
+    objects = scene_to_collision_objects(scene, 100, collision_object_cls)
+    assert [c.id for c in objects] == ["scenegen_0"]
+    assert (objects[0].type.key, objects[0].type.db) == ("table", "")  # no database by default
 
 
 def test_collision_object_remove(collision_object_cls):

@@ -244,7 +244,8 @@ def check_scene(scene: Scene, frame_id: str, object_count: int, view_count: int 
 
 def test_continuous_mode_publishes_scene_markers_collisions_and_diagnostics(make_node, world):
     frame, object_count = world
-    node, harness = make_node()
+    object_db = "{'type': 'CouchDB', 'root': 'http://localhost:5984'}"
+    node, harness = make_node(collision_object_db=object_db)
     harness.wait_connected()
     # A bad set first: it is reported and skipped, and the good ones after it are processed.
     harness.publish_until(
@@ -295,6 +296,9 @@ def test_continuous_mode_publishes_scene_markers_collisions_and_diagnostics(make
         added = [c for c in harness.collisions if c.operation == CollisionObject.ADD]
         assert all(c.header.frame_id == "cam0_optical_frame" and len(c.meshes) == 1 for c in added)
         assert all(len(c.meshes[0].triangles) <= 500 for c in added)
+        # object_recognition_msgs/ObjectType: key = the object's label, db = the configured database.
+        labels = {collision_object_id(obj.id): obj.label for obj in scene.objects}
+        assert all((c.type.key, c.type.db) == (labels[c.id], object_db) for c in added if c.id in labels)
 
 
 def test_expired_objects_are_removed_and_ids_never_reused(make_node, world):
