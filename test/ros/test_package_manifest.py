@@ -1,4 +1,5 @@
-"""package.xml, the msg/srv definitions, the stand-in moveit_msgs and the console-script list."""
+"""package.xml, the msg/srv definitions, the stand-in interface packages (equal to upstream) and the
+console-script list."""
 
 from __future__ import annotations
 
@@ -15,26 +16,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # catkin_
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 STAND_INS = REPO / "test" / "interfaces"
-
-# moveit/moveit_msgs (branch ros2) msg/CollisionObject.msg, field for field, and its constants.
-REAL_COLLISION_OBJECT_FIELDS = [
-    ("std_msgs/Header", "header"),
-    ("geometry_msgs/Pose", "pose"),
-    ("string", "id"),
-    ("object_recognition_msgs/ObjectType", "type"),
-    ("shape_msgs/SolidPrimitive[]", "primitives"),
-    ("geometry_msgs/Pose[]", "primitive_poses"),
-    ("shape_msgs/Mesh[]", "meshes"),
-    ("geometry_msgs/Pose[]", "mesh_poses"),
-    ("shape_msgs/Plane[]", "planes"),
-    ("geometry_msgs/Pose[]", "plane_poses"),
-    ("string[]", "subframe_names"),
-    ("geometry_msgs/Pose[]", "subframe_poses"),
-    ("byte", "operation"),
-]
-REAL_COLLISION_OBJECT_CONSTANTS = [("byte", "ADD", 0), ("byte", "REMOVE", 1), ("byte", "APPEND", 2), ("byte", "MOVE", 3)]
-# wg-perception/object_recognition_msgs msg/ObjectType.msg.
-REAL_OBJECT_TYPE_FIELDS = [("string", "type"), ("string", "db")]
+# Upstream definitions of the stand-ins' packages (reference data beside the checkout, never copied in).
+UPSTREAM = REPO.parent / "shared" / "interfaces" / "upstream"
+STAND_IN_FILES = sorted(p for kind in ("msg", "srv", "action") for p in STAND_INS.glob(f"*/{kind}/*.{kind}"))
 
 INTERFACE_FILES = sorted([*REPO.glob("msg/*.msg"), *REPO.glob("srv/*.srv")])
 
@@ -133,16 +117,64 @@ def test_built_service_matches_its_definition():
 # ----------------------------------------------------------------------------- stand-in moveit_msgs
 
 
-def test_stand_in_collision_object_is_field_for_field_the_real_one():
-    spec = rosidl_parser.parse_message_file(
-        "moveit_msgs", str(STAND_INS / "moveit_msgs/msg/CollisionObject.msg")
-    )
-    assert [(str(f.type), f.name) for f in spec.fields] == REAL_COLLISION_OBJECT_FIELDS
-    assert [(c.type, c.name, c.value) for c in spec.constants] == REAL_COLLISION_OBJECT_CONSTANTS
-    object_type = rosidl_parser.parse_message_file(
-        "object_recognition_msgs", str(STAND_INS / "object_recognition_msgs/msg/ObjectType.msg")
-    )
-    assert [(str(f.type), f.name) for f in object_type.fields] == REAL_OBJECT_TYPE_FIELDS
+def interface_signature(path: pathlib.Path, package: str) -> list[tuple[str, list, list]]:
+    """What decides an interface's wire format and API: per section (the message; a service's
+    request and response; an action's goal, result and feedback) the fields as (type, name,
+    default) and the constants as (type, name, value), in file order. Comments, blank lines and
+    the spelling of default values (parsed into Python values) do not count."""
+    if path.suffix == ".msg":
+        sections = [("message", rosidl_parser.parse_message_file(package, str(path)))]
+    elif path.suffix == ".srv":
+        service = rosidl_parser.parse_service_file(package, str(path))
+        sections = [("request", service.request), ("response", service.response)]
+    else:
+        action = rosidl_parser.parse_action_file(package, str(path))
+        sections = [("goal", action.goal), ("result", action.result), ("feedback", action.feedback)]
+    return [
+        (
+            section,
+            [(str(f.type), f.name, f.default_value) for f in spec.fields],
+            [(c.type, c.name, c.value) for c in spec.constants],
+        )
+        for section, spec in sections
+    ]
+
+
+def test_stand_in_signature_sees_types_names_defaults_and_constants(tmp_path):
+    """The comparison below is only as good as this signature: each kind of difference changes it,
+    formatting and comments do not."""
+    reference = "# comment\nstring key\n\nint32 count 3\nuint8 ADD=0\n"
+    variants = {
+        "type": "string key\nint64 count 3\nuint8 ADD=0\n",
+        "name": "string type\nint32 count 3\nuint8 ADD=0\n",
+        "order": "int32 count 3\nstring key\nuint8 ADD=0\n",
+        "default": "string key\nint32 count 4\nuint8 ADD=0\n",
+        "constant": "string key\nint32 count 3\nuint8 ADD=1\n",
+        "missing": "string key\nuint8 ADD=0\n",
+    }
+    (tmp_path / "Reference.msg").write_text(reference)
+    (tmp_path / "Reformatted.msg").write_text("string   key  # the key\nint32 count   3\n# ...\nuint8 ADD = 0\n")
+    signature = interface_signature(tmp_path / "Reference.msg", "pkg")
+    assert interface_signature(tmp_path / "Reformatted.msg", "pkg") == signature
+    for kind, text in variants.items():
+        (tmp_path / f"{kind.title()}.msg").write_text(text)
+        assert interface_signature(tmp_path / f"{kind.title()}.msg", "pkg") != signature, kind
+
+
+@pytest.mark.parametrize("path", STAND_IN_FILES, ids=lambda p: p.relative_to(STAND_INS).as_posix())
+def test_stand_in_is_identical_to_upstream(path):
+    """Every stand-in interface equals the upstream file of the same name (../shared reference)."""
+    if not UPSTREAM.is_dir():
+        pytest.skip(f"upstream interface definitions not available ({UPSTREAM})")
+    package = path.relative_to(STAND_INS).parts[0]
+    upstream = UPSTREAM / path.relative_to(STAND_INS)
+    assert upstream.is_file(), f"{path.relative_to(REPO)} has no upstream counterpart {upstream}"
+    assert interface_signature(path, package) == interface_signature(upstream, package)
+
+
+def test_stand_ins_are_found():
+    names = {p.relative_to(STAND_INS).as_posix() for p in STAND_IN_FILES}
+    assert {"moveit_msgs/msg/CollisionObject.msg", "object_recognition_msgs/msg/ObjectType.msg"} <= names
 
 
 def test_stand_in_packages_validate_and_stay_out_of_real_workspaces():
@@ -152,17 +184,22 @@ def test_stand_in_packages_validate_and_stay_out_of_real_workspaces():
     assert (STAND_INS / "COLCON_IGNORE").is_file()
 
 
-def test_built_stand_in_collision_object_has_the_real_fields():
+@pytest.mark.parametrize(
+    "path", [p for p in STAND_IN_FILES if p.suffix == ".msg"], ids=lambda p: p.relative_to(STAND_INS).as_posix()
+)
+def test_built_stand_in_matches_its_definition(path):
+    """Catches a stale build (or a real install that differs): the importable class has the fields
+    and constants of the definition, which the test above proves equal to upstream."""
+    package = path.relative_to(STAND_INS).parts[0]
     try:
-        collision_object = importlib.import_module("moveit_msgs.msg").CollisionObject
+        message = getattr(importlib.import_module(f"{package}.msg"), path.stem)
     except ImportError:
-        pytest.skip("moveit_msgs not importable")
-    fields = collision_object.get_fields_and_field_types()
-    assert list(fields) == [name for _, name in REAL_COLLISION_OBJECT_FIELDS]
-    assert fields["operation"] == "octet" and fields["meshes"] == "sequence<shape_msgs/Mesh>"
-    assert (collision_object.ADD, collision_object.REMOVE, collision_object.APPEND, collision_object.MOVE) == (
-        b"\x00", b"\x01", b"\x02", b"\x03",
-    )
+        pytest.skip(f"{package} not importable")
+    [(_, fields, constants)] = interface_signature(path, package)
+    assert list(message.get_fields_and_field_types()) == [name for _, name, _ in fields]
+    for kind, name, value in constants:
+        built = getattr(message, name)
+        assert (built == bytes([value])) if kind == "byte" else (built == value), name
 
 
 # ----------------------------------------------------------------------------- console scripts
