@@ -26,9 +26,10 @@ from scenegen_core.models.dinov2 import DinoEncoder
 from scenegen_core.models.vggt.aggregator import VGGTAggregator
 from scenegen_core.preprocessing import (
     crop_object_image,
-    dino_pixel_values,
+    dino_images_u8,
     make_object_rgba,
     mask_image,
+    normalize_dino_pixels,
     preprocess_vggt_image,
 )
 
@@ -115,6 +116,67 @@ def _check_views(rgbs: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> int
     return counts.pop()
 
 
+@dataclass(frozen=True)
+class ConditioningImages:
+    """Encoder inputs of B scenes x V views x N objects, as uint8 (compact enough to cache for training).
+
+    dino: [B, V, 2N + 1, S, S, 3] uint8 RGB at the DINOv2 size S: N object crops, N mask images and
+    the scene image, in that order. vggt: [B, V, T, T, 3] uint8 VGGT-preprocessed scene images
+    (`preprocess_vggt_image` x 255, exact).
+    """
+
+    dino: torch.Tensor
+    vggt: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.dino.ndim != 6 or self.dino.dtype != torch.uint8 or self.dino.shape[2] % 2 != 1:
+            raise ValueError(f"dino images must be [B, V, 2N+1, S, S, 3] uint8, got {tuple(self.dino.shape)} {self.dino.dtype}")
+        if self.vggt.ndim != 5 or self.vggt.dtype != torch.uint8 or self.vggt.shape[:2] != self.dino.shape[:2]:
+            raise ValueError(f"vggt images must be [B, V, T, T, 3] uint8 matching dino's [B, V], got {tuple(self.vggt.shape)}")
+
+    @property
+    def num_objects(self) -> int:
+        return (self.dino.shape[2] - 1) // 2
+
+
+def prepare_conditioning_images(
+    rgbs: Sequence[np.ndarray], masks: Sequence[np.ndarray], dino_size: int, vggt_size: int, vggt_patch: int
+) -> ConditioningImages:
+    """The official preprocessing of one scene (B = 1): rgbs V x [H, W, 3] uint8, masks V x [N, H, W]
+    bool (validated as in `build_multiview_conditioning`)."""
+    _check_views(rgbs, masks)
+    dino, vggt = [], []
+    for rgb, view_masks in zip(rgbs, masks):
+        crops = [crop_object_image(make_object_rgba(rgb, mask), dino_size) for mask in view_masks]
+        dino.append(dino_images_u8([*crops, *(mask_image(mask) for mask in view_masks), rgb], dino_size))
+        pixels = preprocess_vggt_image(rgb, vggt_size, vggt_patch)[0, 0]
+        vggt.append(torch.round(pixels * 255).to(torch.uint8).permute(1, 2, 0))
+    return ConditioningImages(dino=torch.stack(dino)[None], vggt=torch.stack(vggt)[None])
+
+
+def encode_condition_tokens(dino: DinoEncoder, vggt: VGGTAggregator, images: ConditioningImages) -> torch.Tensor:
+    """Differentiable conditioning of B scenes: tokens [B, V, N, L, C] float32 on the DINO encoder's device.
+
+    1. VGGT on the V views of each scene together ([B, V, 3, T, T]; views attend to each other,
+       scenes never mix) -> last layer [B, V, P, 2C] -> [B, V, 2P, C].
+    2. DINOv2 on every crop, mask image and scene image in one batch.
+    3. Per object: [own crop, own mask, scene, VGGT frame half, VGGT global half] (module docstring).
+    """
+    embed_dim = vggt.config.embed_dim
+    if dino.config.hidden_size != embed_dim:
+        raise ValueError(f"DINOv2 width {dino.config.hidden_size} != VGGT embed dim {embed_dim}")
+    batch, views, images_per_view = images.dino.shape[:3]
+    n = images.num_objects
+    vggt_pixels = images.vggt.to(_module_device(vggt)).permute(0, 1, 4, 2, 3).float() / 255
+    vggt_tokens = split_vggt_channels(vggt(vggt_pixels).last, embed_dim)
+    device = _module_device(dino)
+    features = dino(normalize_dino_pixels(images.dino.to(device).flatten(0, 2)))
+    features = features.unflatten(0, (batch, views, images_per_view))
+    objects, mask_feats, scene = features[:, :, :n], features[:, :, n : 2 * n], features[:, :, 2 * n :]
+    shared = torch.cat([scene, vggt_tokens.to(device, features.dtype)[:, :, None]], dim=3)
+    return torch.cat([objects, mask_feats, shared.expand(-1, -1, n, -1, -1)], dim=3)
+
+
 @torch.no_grad()
 def build_multiview_conditioning(
     dino: DinoEncoder,
@@ -129,30 +191,11 @@ def build_multiview_conditioning(
     `order_objects_by_mask_area`). Every mask must be non-empty (ValueError otherwise).
     DINOv2 channels must equal the VGGT embed dim. Returns tokens on the DINO encoder's device.
     """
-    num_objects = _check_views(rgbs, masks)
-    embed_dim = vggt.config.embed_dim
-    if dino.config.hidden_size != embed_dim:
-        raise ValueError(f"DINOv2 width {dino.config.hidden_size} != VGGT embed dim {embed_dim}")
-    dino_size = dino.config.image_size
-
-    # 1. VGGT on all views together: [1, V, 3, T, T] -> last layer [V, P, 2C] -> [V, 2P, C].
-    size, patch = vggt.config.img_size, vggt.config.patch_size
-    vggt_images = torch.cat([preprocess_vggt_image(rgb, size, patch) for rgb in rgbs], dim=1)
-    vggt_tokens = split_vggt_channels(vggt.encode_scene(vggt_images.to(_module_device(vggt))), embed_dim)
-
-    # 2. Per view: DINOv2 on N object crops, N mask images and the scene image in one batch.
-    device = _module_device(dino)
-    per_view = []
-    for v, (rgb, view_masks) in enumerate(zip(rgbs, masks)):
-        crops = [crop_object_image(make_object_rgba(rgb, mask), dino_size) for mask in view_masks]
-        mask_images = [mask_image(mask) for mask in view_masks]
-        features = dino(dino_pixel_values([*crops, *mask_images, rgb], dino_size).to(device))
-        objects, mask_feats, scene = features[:num_objects], features[num_objects : 2 * num_objects], features[-1:]
-        shared = torch.cat([scene, vggt_tokens[v : v + 1].to(device, features.dtype)], dim=1)
-        per_view.append(torch.cat([objects, mask_feats, shared.expand(num_objects, -1, -1)], dim=1))
-    return Conditioning(
-        tokens=torch.stack(per_view), object_context_tokens=dino.num_tokens, vggt_tokens=vggt_tokens.shape[1] // 2
-    )
+    if dino.config.hidden_size != vggt.config.embed_dim:
+        raise ValueError(f"DINOv2 width {dino.config.hidden_size} != VGGT embed dim {vggt.config.embed_dim}")
+    images = prepare_conditioning_images(rgbs, masks, dino.config.image_size, vggt.config.img_size, vggt.config.patch_size)
+    tokens = encode_condition_tokens(dino, vggt, images)[0]
+    return Conditioning(tokens=tokens, object_context_tokens=dino.num_tokens, vggt_tokens=(tokens.shape[2] - 3 * dino.num_tokens) // 2)
 
 
 def build_conditioning(dino: DinoEncoder, vggt: VGGTAggregator, rgb: np.ndarray, masks: np.ndarray) -> Conditioning:

@@ -121,16 +121,29 @@ def mask_image(mask: np.ndarray) -> np.ndarray:
     return np.repeat(mask[..., None].astype(np.uint8) * 255, 3, axis=2)
 
 
+def dino_images_u8(images: Sequence[ImageLike], image_size: int = DINO_IMAGE_SIZE) -> torch.Tensor:
+    """Images -> [B, image_size, image_size, 3] uint8 RGB, each resized ignoring aspect (Pillow
+    LANCZOS; a no-op for an image already that size). `normalize_dino_pixels` finishes the input."""
+    if len(images) == 0:
+        raise ValueError("no images to encode")
+    size = (image_size, image_size)
+    return torch.stack(
+        [torch.from_numpy(np.asarray(_to_pil(image).resize(size, Image.Resampling.LANCZOS).convert("RGB")).copy()) for image in images]
+    )
+
+
+def normalize_dino_pixels(images_u8: torch.Tensor) -> torch.Tensor:
+    """[..., S, S, 3] uint8 -> [..., 3, S, S] float32: / 255, then (x - mean) / std per channel."""
+    pixels = images_u8.movedim(-1, -3).float() / 255
+    mean = torch.tensor(IMAGENET_MEAN, device=pixels.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=pixels.device).view(3, 1, 1)
+    return (pixels - mean) / std
+
+
 def dino_pixel_values(images: Sequence[ImageLike], image_size: int = DINO_IMAGE_SIZE) -> torch.Tensor:
     """Images -> DINOv2 input [B, 3, image_size, image_size] float32.
 
     Each image is resized to image_size x image_size ignoring aspect (Pillow LANCZOS; a no-op for
     an image already that size), converted to RGB, / 255, then (x - mean) / std per channel.
     """
-    if len(images) == 0:
-        raise ValueError("no images to encode")
-    size = (image_size, image_size)
-    batch = torch.stack([_to_tensor(_to_pil(image).resize(size, Image.Resampling.LANCZOS)) for image in images])
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (batch - mean) / std
+    return normalize_dino_pixels(dino_images_u8(images, image_size))

@@ -75,7 +75,9 @@ class PositionHead(nn.Module):
         self.embed_pose = nn.Linear(dim, c)
         self.pose_branch = nn.Sequential(nn.Linear(c, c // 2), nn.GELU(), nn.Linear(c // 2, dim))
 
-    def forward(self, position_token: torch.Tensor) -> torch.Tensor:
+    def forward(self, position_token: torch.Tensor, num_scenes: int = 1) -> torch.Tensor:
+        """num_scenes: the N rows are that many equal groups of consecutive rows (one scene each);
+        in eval mode the first row of every group is the identity."""
         if position_token.ndim != 3 or position_token.shape[1] != 1 or position_token.shape[2] != self.config.channels:
             raise ValueError(f"position token must be [N, 1, {self.config.channels}], got {tuple(position_token.shape)}")
         n = position_token.shape[0]
@@ -94,7 +96,11 @@ class PositionHead(nn.Module):
             raw_pose = delta if raw_pose is None else raw_pose + delta
         poses = self._activate(raw_pose.squeeze(1))
         if not self.training:
-            poses = torch.cat([self.identity_pose(poses)[None], poses[1:]], dim=0)
+            if n % num_scenes:
+                raise ValueError(f"{n} rows cannot form num_scenes={num_scenes} scenes of equal size")
+            grouped = poses.reshape(num_scenes, n // num_scenes, -1)
+            identity = self.identity_pose(poses)[None, None].expand(num_scenes, 1, -1)
+            poses = torch.cat([identity, grouped[:, 1:]], dim=1).reshape(n, -1)
         return poses
 
     def _activate(self, raw: torch.Tensor) -> torch.Tensor:

@@ -13,15 +13,10 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from scenegen_core.models.layers.embeddings import pixel_shuffle_3d
-from scenegen_core.models.layers.norm import ChannelLayerNorm32, GroupNorm32
+from scenegen_core.models.layers.conv3d import NORM_TYPES, ResBlock3d, UpsampleBlock3d, norm_3d
 from scenegen_core.models.layers.official_config import official_args
 from scenegen_core.models.layers.precision import convert_to_half, resolve_half_dtype, torso_dtype
-
-_NORM_TYPES = ("layer", "group")
-
 
 @dataclass(frozen=True)
 class SSDecoderConfig:
@@ -44,8 +39,8 @@ class SSDecoderConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         resolve_half_dtype(self.half_dtype)
-        if self.norm_type not in _NORM_TYPES:
-            raise ValueError(f"norm_type must be one of {_NORM_TYPES}, got {self.norm_type!r}")
+        if self.norm_type not in NORM_TYPES:
+            raise ValueError(f"norm_type must be one of {NORM_TYPES}, got {self.norm_type!r}")
         if not self.channels:
             raise ValueError("channels must not be empty")
 
@@ -80,37 +75,6 @@ class SSDecoderConfig:
         return 2 ** (len(self.channels) - 1)
 
 
-def _norm(norm_type: str, channels: int) -> nn.Module:
-    return ChannelLayerNorm32(channels) if norm_type == "layer" else GroupNorm32(32, channels)
-
-
-class ResBlock3d(nn.Module):
-    """Pre-norm residual block: x + conv2(SiLU(norm2(conv1(SiLU(norm1(x)))))), [B, C, X, Y, Z]."""
-
-    def __init__(self, channels: int, norm_type: str):
-        super().__init__()
-        self.norm1 = _norm(norm_type, channels)
-        self.norm2 = _norm(norm_type, channels)
-        self.conv1 = nn.Conv3d(channels, channels, 3, padding=1)
-        self.conv2 = nn.Conv3d(channels, channels, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(F.silu(self.norm2(h)))
-        return h + x
-
-
-class UpsampleBlock3d(nn.Module):
-    """conv3x3x3 to 8*out channels, then 3D pixel shuffle: [B, Cin, X, Y, Z] -> [B, Cout, 2X, 2Y, 2Z]."""
-
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.conv = nn.Conv3d(in_channels, out_channels * 8, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return pixel_shuffle_3d(self.conv(x), 2)
-
-
 class SSDecoder(nn.Module):
     """z [B, latent_channels, G, G, G] float32 -> logits [B, out_channels, G*2^(levels-1), ...] float32."""
 
@@ -126,7 +90,7 @@ class SSDecoder(nn.Module):
             if level + 1 < len(ch):
                 blocks.append(UpsampleBlock3d(width, ch[level + 1]))
         self.blocks = nn.ModuleList(blocks)
-        self.out_layer = nn.Sequential(_norm(config.norm_type, ch[-1]), nn.SiLU(), nn.Conv3d(ch[-1], config.out_channels, 3, padding=1))
+        self.out_layer = nn.Sequential(norm_3d(config.norm_type, ch[-1]), nn.SiLU(), nn.Conv3d(ch[-1], config.out_channels, 3, padding=1))
         if config.use_fp16:
             convert_to_half(self.middle_block, config.compute_dtype)
             convert_to_half(self.blocks, config.compute_dtype)

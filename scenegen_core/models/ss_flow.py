@@ -190,9 +190,13 @@ class FlowOutput:
 class SSFlowModel(nn.Module):
     """SceneGen SparseStructureFlowModel (use_global=True).
 
-    forward(x [N, Cin, R, R, R] float32, t [N] float32 (flow time x 1000), cond [N, L, C] float)
-    -> FlowOutput. Row 0 of the batch is the query object. In eval mode the query's pose is the
-    identity; train mode returns the prediction for every row.
+    forward(x [N, Cin, R, R, R] float32, t [N] float32 (flow time x 1000), cond [N, L, C] float,
+    num_scenes=1) -> FlowOutput. Row 0 of the batch is the query object. In eval mode the query's
+    pose is the identity; train mode returns the prediction for every row.
+
+    Several scenes with the same object count run as one batch with ``num_scenes=B``: the N rows
+    are B consecutive groups of N/B objects, the first row of each group is that scene's query,
+    and the global attention stays inside a group, so the result equals B separate calls.
     """
 
     def __init__(self, config: SSFlowConfig):
@@ -225,7 +229,7 @@ class SSFlowModel(nn.Module):
             convert_to_half(self.blocks, config.compute_dtype)
             convert_to_half(self.position_head.trunk, config.compute_dtype)
 
-    def _check_inputs(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> None:
+    def _check_inputs(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, num_scenes: int) -> None:
         cfg = self.config
         expected_x = (cfg.in_channels, cfg.resolution, cfg.resolution, cfg.resolution)
         if x.ndim != 5 or tuple(x.shape[1:]) != expected_x or x.shape[0] < 1:
@@ -241,31 +245,35 @@ class SSFlowModel(nn.Module):
             raise ValueError(
                 f"cond has {cond.shape[1]} tokens, fewer than object_context_tokens={cfg.object_context_tokens}"
             )
+        if num_scenes < 1 or n % num_scenes:
+            raise ValueError(f"{n} objects cannot form num_scenes={num_scenes} scenes of equal size")
 
-    def _special_tokens(self, n: int) -> torch.Tensor:
-        """[N, 1 + n_reg, C]: index 0 of the learnt tokens for the query object, index 1 for all others."""
-        position = torch.cat([self.position_token[:1], self.position_token[1:].expand(n - 1, -1, -1)])
-        registers = torch.cat([self.register_token[:1], self.register_token[1:].expand(n - 1, -1, -1)])
-        return torch.cat([position, registers], dim=1)
+    def _special_tokens(self, n: int, num_scenes: int) -> torch.Tensor:
+        """[N, 1 + n_reg, C]: index 0 of the learnt tokens for each scene's query object (its first
+        row), index 1 for all others."""
+        per_scene = n // num_scenes
+        position = torch.cat([self.position_token[:1], self.position_token[1:].expand(per_scene - 1, -1, -1)])
+        registers = torch.cat([self.register_token[:1], self.register_token[1:].expand(per_scene - 1, -1, -1)])
+        return torch.cat([position, registers], dim=1).repeat(num_scenes, 1, 1)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> FlowOutput:
-        self._check_inputs(x, t, cond)
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, num_scenes: int = 1) -> FlowOutput:
+        self._check_inputs(x, t, cond, num_scenes)
         cfg = self.config
         n, grid = x.shape[0], cfg.resolution // cfg.patch_size
         # 1. Patchify to [N, T, Cin p^3] (x slowest, z fastest), embed, add the fixed 3D position embedding.
         h = patchify_3d(x, cfg.patch_size).flatten(2).transpose(1, 2)
         h = self.input_layer(h) + self.pos_emb[None]
         # 2. Prepend position + register tokens -> [N, 5 + T, C].
-        h = torch.cat([self._special_tokens(n), h], dim=1)
+        h = torch.cat([self._special_tokens(n, num_scenes), h], dim=1)
         t_emb = self.t_embedder(t)
         # 3. Transformer torso in the compute dtype (fp16 as released).
         dtype = cfg.compute_dtype
         h, t_emb, context = h.to(dtype), t_emb.to(dtype), cond.to(dtype)
         for block in self.blocks:
-            h = block(h, t_emb, context)
+            h = block(h, t_emb, context, num_scenes)
         h = h.to(x.dtype)
         # 4. Pose from the position token; velocity from the patch tokens.
-        positions = self.position_head(h[:, :1])
+        positions = self.position_head(h[:, :1], num_scenes)
         h = F.layer_norm(h[:, cfg.num_special_tokens :], h.shape[-1:], eps=OUTPUT_NORM_EPS)
         h = self.out_layer(h).transpose(1, 2).reshape(n, -1, grid, grid, grid)
         return FlowOutput(velocity=unpatchify_3d(h, cfg.patch_size).contiguous(), positions=positions)

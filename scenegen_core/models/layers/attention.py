@@ -67,7 +67,9 @@ class MultiHeadAttention(nn.Module):
             self.k_rms_norm = MultiHeadRMSNorm(self.head_dim, num_heads)
         self.to_out = nn.Linear(channels, channels)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, num_scenes: int = 1) -> torch.Tensor:
+        """num_scenes: only for ``global``: the B rows are num_scenes equal groups of consecutive rows
+        (one scene each) and tokens attend only within their group."""
         batch, length, channels = x.shape
         if self.kind == "cross":
             if context is None:
@@ -77,7 +79,12 @@ class MultiHeadAttention(nn.Module):
         else:
             if context is not None:
                 raise ValueError(f"{self.kind}-attention takes no context")
-            tokens = x.reshape(1, batch * length, channels) if self.kind == "global" else x
+            if self.kind == "global":
+                if num_scenes < 1 or batch % num_scenes:
+                    raise ValueError(f"{batch} rows cannot form {num_scenes} scenes of equal size")
+                tokens = x.reshape(num_scenes, batch // num_scenes * length, channels)
+            else:
+                tokens = x
             q, k, v = self.to_qkv(tokens).unflatten(-1, (3, self.num_heads, self.head_dim)).unbind(dim=2)
         if self.qk_rms_norm:
             q = self.q_rms_norm(q)

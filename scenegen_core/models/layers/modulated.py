@@ -81,8 +81,9 @@ class SceneModulatedCrossBlock(nn.Module):
         object_context_tokens: Lo; ``context[:, :Lo]`` are the object's own image tokens (object-level
             cross-attention); the scene-level cross-attention sees the whole context.
 
-    forward(x [N, S, C], mod [N, C] (t embedding), context [N, L, C]) -> [N, S, C], S = specials + T.
-    N is the number of objects of ONE scene: the global attention mixes all of them.
+    forward(x [B*N, S, C], mod [B*N, C] (t embedding), context [B*N, L, C], num_scenes=B)
+    -> [B*N, S, C], S = specials + T. The rows are B scenes of N objects each (consecutive rows);
+    the global attention mixes the objects of one scene and never crosses scenes.
     """
 
     def __init__(
@@ -113,7 +114,7 @@ class SceneModulatedCrossBlock(nn.Module):
         self.adaLN_modulation = _adaln(channels, 6)
         self.adaLN_modulation_global = _adaln(channels, 3)
 
-    def forward(self, x: torch.Tensor, mod: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mod: torch.Tensor, context: torch.Tensor, num_scenes: int = 1) -> torch.Tensor:
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.adaLN_modulation(mod).chunk(6, dim=1)
         shift_glb, scale_glb, gate_glb = self.adaLN_modulation_global(mod).chunk(3, dim=1)
         k = self.num_special_tokens
@@ -124,7 +125,7 @@ class SceneModulatedCrossBlock(nn.Module):
         patches = patches + self.cross_attn(self.norm2(patches), context[:, : self.object_context_tokens])
         # 3. Scene-level global self-attention over every token of every object (special tokens included).
         x = torch.cat([special, patches], dim=1)
-        x = x + self.global_attn(modulate(self.norm4(x), shift_glb, scale_glb)) * gate_glb.unsqueeze(1)
+        x = x + self.global_attn(modulate(self.norm4(x), shift_glb, scale_glb), num_scenes=num_scenes) * gate_glb.unsqueeze(1)
         # 4. Scene-level cross-attention of each object's tokens to its full context.
         x = x + self.global_cross_attn(self.norm5(x), context)
         # 5. MLP on patch tokens only; the special tokens pass through unchanged.
