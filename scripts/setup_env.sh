@@ -7,8 +7,9 @@
 #      machine's local wheels, then requirements.txt and requirements-ros-pip.txt (the ROS 2 Kilted
 #      wheels); reinstalled only when one of them changes
 #   3. this checkout installed editable into the venv
-#   4. the package's msg/srv interfaces (and the test stand-in moveit_msgs) built with rosidl into
-#      the venv (scripts/build_interfaces.sh; rebuilt only when the interface sources change)
+#   4. the package's msg/srv interfaces (and the test stand-ins moveit_msgs / object_recognition_msgs,
+#      unless the real packages are importable: those are never overwritten or shadowed) built with
+#      rosidl into the venv (scripts/build_interfaces.sh; rebuilt only when the interface sources change)
 #
 # Source it (`. scripts/setup_env.sh`) to get the environment variables; running it also works.
 set -eo pipefail
