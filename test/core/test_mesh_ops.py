@@ -1,12 +1,22 @@
-"""Mesh utilities: decimation budget, convex hull, watertightness, volume."""
+"""Mesh utilities: repair, decimation to a face budget (closed and manifold), convex hull,
+watertightness, volume."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import trimesh
 
 from scenegen_core.assembly import voxels_to_mesh
-from scenegen_core.mesh_ops import convex_hull, empty_mesh, is_watertight, mesh_volume, simplify_to_face_budget
+from scenegen_core.mesh_ops import (
+    convex_hull,
+    empty_mesh,
+    is_closed_manifold,
+    is_watertight,
+    mesh_volume,
+    repair_mesh,
+    simplify_to_face_budget,
+)
 from scenegen_core.types import Mesh
 
 # Unit cube [0, 1]^3, outward counter-clockwise faces.
@@ -23,6 +33,22 @@ CUBE_FACES = np.array(
         [0, 4, 7], [0, 7, 3],  # x = 0
     ]
 )
+
+
+# A 3^3 occupancy on which marching cubes leaves zero-volume fins: a triangle twice, once per side,
+# its edges shared by four faces (two here, found by search; noisy decoder output has hundreds).
+FIN_GRID = np.array(
+    [[[1, 0, 0], [1, 0, 0], [0, 1, 0]], [[1, 0, 1], [0, 1, 0], [0, 0, 1]], [[0, 0, 0], [1, 0, 0], [1, 0, 0]]], bool
+)
+
+
+def assert_clean(mesh: Mesh) -> None:
+    """What the node promises for every published mesh, checked with trimesh (not with mesh_ops)."""
+    checked = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    assert checked.is_watertight and checked.is_winding_consistent
+    assert len(trimesh.grouping.unique_rows(np.sort(mesh.faces, axis=1))[0]) == len(mesh.faces), "duplicate faces"
+    assert np.all(checked.area_faces > 0), "degenerate faces"
+    assert is_closed_manifold(mesh)
 
 
 def cube(size: float = 1.0, offset=(0.0, 0.0, 0.0)) -> Mesh:
@@ -88,22 +114,27 @@ def test_simplify_respects_budget_and_keeps_colours():
     for budget in (2000, 300, 50, 8):
         simplified = simplify_to_face_budget(mesh, budget)
         assert 0 < len(simplified.faces) <= budget
+        assert_clean(simplified)
         assert simplified.vertex_colors is not None and simplified.vertex_colors.shape == simplified.vertices.shape
         # colours stay the smooth function of position they were (interpolated at collapses)
         expected = 0.5 + 0.5 * simplified.vertices / 0.2
         assert np.abs(simplified.vertex_colors - np.clip(expected, 0, 1)).max() < 0.25
         # every vertex is used by some face
         assert len(np.unique(simplified.faces)) == len(simplified.vertices)
+    # Quadric decimation keeps vertices on the surface (vertex clustering averages them inwards)
+    # and the volume; a closed sphere stays one closed surface.
     coarse = simplify_to_face_budget(mesh, 500)
-    # a decimated closed sphere is still a closed surface of nearly the same volume
-    assert is_watertight(coarse)
+    np.testing.assert_allclose(np.linalg.norm(coarse.vertices, axis=1), 0.2, rtol=0.02)
+    assert np.all(np.abs(coarse.vertices) <= 0.2 + 1e-6)  # inside the input's bounding box
     assert mesh_volume(coarse) == pytest.approx(mesh_volume(mesh), rel=0.05)
+    assert trimesh.Trimesh(coarse.vertices, coarse.faces).body_count == 1
 
 
 def test_simplify_within_budget_and_empty_are_unchanged():
     small = cube()
     assert simplify_to_face_budget(small, 12) is small
     assert simplify_to_face_budget(empty_mesh(), 10).is_empty
+    assert simplify_to_face_budget(small, 3).is_empty  # no closed mesh has fewer than 4 faces
     with pytest.raises(ValueError, match="positive integer"):
         simplify_to_face_budget(small, 0)
 
@@ -130,14 +161,77 @@ def test_convex_hull_rejects_degenerate_input():
 
 
 def test_fragmented_mesh_is_simplified_within_budget_and_not_emptied():
-    """Noisy occupancy (an untrained decoder) gives thousands of tiny components, on which quadric
-    decimation stalls; the clustering fallback must still meet the budget and keep the shape's extent."""
-    from scenegen_core.assembly import voxels_to_mesh
-
+    """Noisy occupancy (an untrained decoder) gives a sponge of many components and handles, with
+    marching-cubes fins: quadric decimation alone cannot reach the budget; the result must still
+    be closed and manifold, within budget, and keep the shape's extent."""
     occupancy = np.random.default_rng(0).random((24, 24, 24)) > 0.5
     mesh = voxels_to_mesh(occupancy)
     assert len(mesh.faces) > 20000
+    assert not is_closed_manifold(mesh)  # the fins
     for budget in (5000, 300):
         simplified = simplify_to_face_budget(mesh, budget)
         assert 0 < len(simplified.faces) <= budget
+        assert_clean(simplified)
         np.testing.assert_allclose(simplified.bounds(), mesh.bounds(), atol=0.15)
+        # never outside the input's box (assets must stay in [-0.5, 0.5]^3)
+        lo, hi = mesh.bounds()
+        assert np.all(simplified.vertices >= lo - 1e-6) and np.all(simplified.vertices <= hi + 1e-6)
+
+
+def test_repair_removes_marching_cubes_fins_without_moving_vertices():
+    mesh = voxels_to_mesh(FIN_GRID)
+    duplicates = len(mesh.faces) - len(np.unique(np.sort(mesh.faces, axis=1), axis=0))
+    assert duplicates == 2 and not is_watertight(mesh)
+    repaired = repair_mesh(mesh)
+    assert_clean(repaired)
+    assert len(repaired.faces) == len(mesh.faces) - 2 * duplicates  # both sides of each fin go
+    # Only removals: every vertex is an original vertex.
+    assert {tuple(v) for v in repaired.vertices.tolist()} <= {tuple(v) for v in mesh.vertices.tolist()}
+    # Within budget but not clean: simplify_to_face_budget repairs it rather than passing it on.
+    assert_clean(simplify_to_face_budget(mesh, 10_000))
+
+
+def test_repair_merges_vertices_drops_duplicates_and_degenerates_and_fixes_winding():
+    # The cube with vertex 6 split in two copies, face 2 given twice, a face with a repeated
+    # vertex, and face 5 wound the wrong way.
+    vertices = np.concatenate([CUBE_VERTICES, CUBE_VERTICES[6:7]])
+    faces = CUBE_FACES.copy()
+    faces[faces == 6] = np.where(np.arange(12) < 6, 6, 8)[np.nonzero(faces == 6)[0]]
+    faces[5] = faces[5, ::-1]
+    faces = np.concatenate([faces, faces[2:3], [[0, 0, 1]]])
+    broken = Mesh(vertices, faces, np.tile([0.1, 0.5, 0.9], (9, 1)))
+    assert not is_closed_manifold(broken)
+    repaired = repair_mesh(broken)
+    assert_clean(repaired)
+    assert (len(repaired.vertices), len(repaired.faces)) == (8, 12)
+    assert mesh_volume(repaired) == pytest.approx(1.0)
+    np.testing.assert_allclose(repaired.vertex_colors, np.tile([0.1, 0.5, 0.9], (8, 1)), atol=1e-7)
+
+
+def test_open_and_flat_meshes_fall_back_to_the_convex_hull_or_nothing():
+    # An open box (a face missing) cannot be closed by repair: its convex hull is the box.
+    open_box = Mesh(CUBE_VERTICES, CUBE_FACES[:-1], np.tile([0.2, 0.4, 0.6], (8, 1)))
+    closed = simplify_to_face_budget(open_box, 100)
+    assert_clean(closed)
+    assert mesh_volume(closed) == pytest.approx(1.0)
+    np.testing.assert_allclose(closed.vertex_colors, 0.2 + 0.2 * np.arange(3)[None].repeat(len(closed.vertices), 0))
+    # A flat square has no closed counterpart: nothing is published rather than a broken mesh.
+    square = Mesh(CUBE_VERTICES[:4], CUBE_FACES[:2])
+    assert simplify_to_face_budget(square, 100).is_empty
+
+
+def test_budget_below_what_the_topology_allows_still_gives_a_closed_mesh():
+    """A solid torus needs more faces than a few to stay a torus (Euler characteristic): a tiny
+    budget gives a closed genus-0 stand-in within budget (resampled solid or convex hull)."""
+    axis = (np.arange(32) + 0.5) / 32 - 0.5
+    x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
+    torus = voxels_to_mesh((np.sqrt(x**2 + y**2) - 0.28) ** 2 + z**2 < 0.12**2)
+    assert trimesh.Trimesh(torus.vertices, torus.faces).euler_number == 0
+    moderate = simplify_to_face_budget(torus, 300)
+    assert_clean(moderate)
+    assert len(moderate.faces) <= 300 and trimesh.Trimesh(moderate.vertices, moderate.faces).euler_number == 0
+    for budget in (12, 4):
+        tiny = simplify_to_face_budget(torus, budget)
+        assert 4 <= len(tiny.faces) <= budget
+        assert_clean(tiny)
+        np.testing.assert_allclose(tiny.bounds(), torus.bounds(), atol=0.25)
