@@ -4,8 +4,9 @@
 #
 #   1. system libraries (open3d needs libusb-1.0) through apt when missing
 #   2. a cached venv (~7 GB) at $SCENEGEN_VENV (default ~/.cache/scenegen_ros/venv): torch from the
-#      machine's local wheels, then requirements.txt and requirements-ros-pip.txt (the ROS 2 Kilted
-#      wheels); reinstalled only when one of them changes
+#      machine's local wheels, then requirements.txt (version ranges) together with
+#      requirements-ros-pip.txt (this route's exact pins of the same packages, plus the ROS 2 Kilted
+#      wheels); reinstalled only when one of the files changes
 #   3. this checkout installed editable into the venv
 #   4. the package's msg/srv interfaces (and the test stand-ins moveit_msgs / object_recognition_msgs,
 #      unless the real packages are importable: those are never overwritten or shadowed) built with
