@@ -1,4 +1,4 @@
-"""Analytic checks of the evaluation metrics (SceneGen protocol and robotics metrics)."""
+"""Analytic checks of the evaluation metrics (SceneGen protocol, relative poses, robotics metrics)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,31 @@ import numpy as np
 import open3d as o3d
 import pytest
 
+from scipy.spatial.transform import Rotation
+
 from scenegen_core.evaluation.metrics import (
     ProtocolConfig,
     RoboticsConfig,
     VoxelBlock,
     chamfer_distance,
+    filterreg_sigma,
     fscore,
     iou_bbox,
+    mesh_defect,
     normalize_object_per_axis,
     normalize_scene,
+    object_protocol_scores,
     register_rigid,
+    relative_pose_errors,
+    relative_scene_scale,
     robotics_scores,
     sample_surface,
     scene_protocol_scores,
     voxelize,
 )
+from scenegen_core.placement import compose
 from scenegen_core.types import Mesh, Pose
+from scenegen_core.world.ground_truth import relative_pose
 
 
 def box_mesh(lo, hi) -> Mesh:
@@ -266,3 +275,163 @@ def test_voxel_blocks_on_different_lattices_are_rejected():
         a.intersection_volume(b)
     with pytest.raises(ValueError, match="voxels"):
         voxelize(box_mesh([0, 0, 0], [10, 10, 10]), 0.001)
+
+
+# ----------------------------------------------------------------------------- unusable meshes
+
+
+def test_mesh_defects_are_named_and_refused_by_the_sampler_and_the_voxelizer():
+    box = box_mesh([0, 0, 0.5], [0.1, 0.1, 0.6])
+    assert mesh_defect(box) is None
+    empty = Mesh(np.zeros((0, 3)), np.zeros((0, 3), int))
+    assert mesh_defect(empty) == "empty mesh"
+    vertices = box.vertices.copy()
+    vertices[3] = np.nan
+    broken = Mesh(vertices, box.faces)
+    assert mesh_defect(broken) == "non-finite vertices (1 of 8)"
+    flat = Mesh(np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]]), np.array([[0, 1, 2]]))
+    assert mesh_defect(flat) == "zero surface area"
+    for mesh, reason in ((empty, "empty"), (broken, "non-finite"), (flat, "zero surface area")):
+        with pytest.raises(ValueError, match=reason):
+            sample_surface(mesh, 10)
+    with pytest.raises(ValueError, match="non-finite"):
+        voxelize(broken, 0.01)
+
+
+# ----------------------------------------------------------------------------- upstream protocol
+
+
+def test_protocol_defaults_are_the_official_run():
+    """scene_evaluation_scenegen.yaml: 10240 points, 200 iterations; point_alignment's tolerance 1e-4."""
+    config = ProtocolConfig()
+    assert (config.num_points, config.icp_iterations, config.icp_tolerance) == (10240, 200, 1e-4)
+    assert config.fscore_threshold == 0.1 and config.align and config.normalize_scene
+    with pytest.raises(ValueError, match="icp_max_points"):
+        ProtocolConfig(icp_max_points=0)
+
+
+def test_filterreg_sigma_is_the_mean_squared_pair_distance_per_coordinate():
+    rng = np.random.default_rng(4)
+    source, target = rng.normal(size=(40, 3)), rng.normal(loc=2.0, size=(30, 3))
+    pair_mean = np.mean(np.sum((source[:, None] - target[None]) ** 2, axis=-1))
+    assert filterreg_sigma(source, target) == pytest.approx(math.sqrt(pair_mean / 3), rel=1e-12)
+    # Coincident points: probreg's floor sigma² = 1e-4.
+    assert filterreg_sigma(np.zeros((5, 3)), np.zeros((5, 3))) == pytest.approx(0.01)
+
+
+def test_registration_stopping_rule():
+    source = sample_surface(box_mesh([0, 0, 0], [0.3, 0.2, 0.1]), 2000, seed=5)
+    target = source @ rotation_about([0, 0, 1], 5.0).T + [0.01, 0.0, 0.0]
+    # Tolerance 0: |q - q_prev| < 0 never holds, every one of the updates is made.
+    exhaustive = register_rigid(source, target, max_iterations=7, tolerance=0.0)
+    assert (exhaustive.iterations, exhaustive.converged) == (7, False)
+    # An infinite tolerance stops at the second objective, after two updates (upstream's loop
+    # compares each objective with the previous one after updating).
+    assert (register_rigid(source, target, tolerance=math.inf).iterations, True) == (2, True)
+    # The default runs until the objective stops changing: an exact copy is recovered.
+    result = register_rigid(source, target)
+    assert result.converged and result.iterations < 200 and result.rmse < 1e-9
+
+
+def test_registration_matches_open3d_icp_update_for_update():
+    """Both make the same nearest-neighbour + Kabsch updates; with no early stop (tolerance 0 here,
+    0 relative criteria in open3d) the transforms after 60 updates agree."""
+    mesh = box_mesh([0, 0, 0], [0.3, 0.2, 0.1])
+    turn = Rotation.from_rotvec(np.radians(8.0) * np.array([0.3, 0.9, 0.3]) / np.linalg.norm([0.3, 0.9, 0.3]))
+    motion = Pose(translation=[0.02, -0.01, 0.015], rotation_wxyz=turn.as_quat(scalar_first=True))
+    source = motion.apply(sample_surface(mesh, 3000, seed=10))
+    target = sample_surface(mesh, 3000, seed=20)
+    ours = register_rigid(source, target, max_iterations=60, tolerance=0.0)
+    theirs = o3d.pipelines.registration.registration_icp(
+        o3d.geometry.PointCloud(o3d.utility.Vector3dVector(source)),
+        o3d.geometry.PointCloud(o3d.utility.Vector3dVector(target)),
+        10.0,  # metres: every nearest neighbour is a correspondence, as in ours
+        np.eye(4),
+        o3d.pipelines.registration.TransformationEstimationPointToPoint(with_scaling=False),
+        o3d.pipelines.registration.ICPConvergenceCriteria(relative_fitness=0.0, relative_rmse=0.0, max_iteration=60),
+    )
+    transform = np.asarray(theirs.transformation)
+    assert np.allclose(ours.rotation, transform[:3, :3], atol=1e-9)
+    assert np.allclose(ours.translation, transform[:3, 3], atol=1e-9)
+    assert ours.rmse == pytest.approx(theirs.inlier_rmse, rel=1e-9)
+
+
+def test_object_scores_use_the_unregistered_samples():
+    """Upstream hands the samples drawn before the scene registration to the object metrics."""
+    gt = two_object_scene()
+    motion = Pose(translation=[0.02, 0.01, -0.03], rotation_wxyz=[math.cos(0.2), 0, math.sin(0.2), 0])  # 23 deg
+    pred = [m.transformed(motion) for m in gt]
+    config = ProtocolConfig(num_points=1500)
+    scores = scene_protocol_scores(pred, gt, [(0, 0), (1, 1)], config)
+    # The protocol's own samples: seed + i for prediction i, seed + 1000 + i for true object i.
+    pred_samples = [sample_surface(m, 1500, config.seed + i) for i, m in enumerate(pred)]
+    gt_samples = [sample_surface(m, 1500, config.seed + 1000 + i) for i, m in enumerate(gt)]
+    for obj, pred_points, gt_points in zip(scores.objects, pred_samples, gt_samples):
+        expected = object_protocol_scores(pred_points, gt_points, config)
+        assert obj.chamfer.distance == pytest.approx(expected.chamfer.distance, rel=1e-9)
+        assert obj.fscore.fscore == pytest.approx(expected.fscore.fscore, abs=1e-12)
+    # Scored after the scene registration instead, the box would score differently: the per-axis
+    # normalisation stretches the turned box unlike the upright one.
+    registered = np.split(scores.registration.apply(normalize_scene(np.concatenate(pred_samples))), 2)
+    box_registered = object_protocol_scores(registered[0], gt_samples[0], config)
+    unregistered = scores.objects[0].chamfer.distance
+    assert abs(box_registered.chamfer.distance - unregistered) > 0.1 * unregistered
+
+
+# ----------------------------------------------------------------------------- relative poses
+
+
+def test_relative_pose_errors_by_hand():
+    """Query: 10 cm longest side at (0, 0, 1) m, upright. Object 1: 5 cm, 20 cm to its right.
+    Relative truth (scene frame: (x, y, z) -> (x, z, -y)): t = (2, 0, 0), s = 0.5, R = I.
+    Scene scale: the cubes [-0.5, 0.5]^3 and (2, 0, 0) ± 0.25 span x in [-0.5, 2.25]: S = 2.75.
+    Prediction: the whole scene under another similarity (scale 2, turned 40 deg about z, moved),
+    object 1 at query-frame offset (2, 0, 0.55) (scene frame (2, 0.55, 0): 0.55 off), turned
+    30 deg about z, scale 0.6 (ratio 1.2)."""
+    true_query = Pose(translation=[0.0, 0.0, 1.0], scale=0.1)
+    true_object = Pose(translation=[0.2, 0.0, 1.0], scale=0.05)
+    assert relative_scene_scale([Pose(), relative_pose(true_object, true_query)]) == pytest.approx(2.75)
+    turn = Rotation.from_euler("z", 40, degrees=True).as_quat(scalar_first=True)
+    pred_query = Pose(translation=[0.1, 0.0, 1.2], rotation_wxyz=turn, scale=0.2)
+    offset = Pose(
+        translation=[2.0, 0.0, 0.55],
+        rotation_wxyz=Rotation.from_euler("z", 30, degrees=True).as_quat(scalar_first=True),
+        scale=0.6,
+    )
+    pred_object = compose(pred_query, offset)
+    query_error, object_error = relative_pose_errors([pred_query, pred_object], [true_query, true_object], 0)
+    assert math.isnan(query_error.translation) and math.isnan(query_error.rotation_deg)
+    assert math.isnan(query_error.scale_ratio)
+    assert object_error.translation == pytest.approx(0.55 / 2.75, rel=1e-9)
+    assert object_error.rotation_deg == pytest.approx(30.0, rel=1e-9)
+    assert object_error.scale_ratio == pytest.approx(1.2, rel=1e-9)
+    # The truth given in another common frame (here: world = camera moved and turned) changes nothing.
+    tilt = Rotation.from_euler("x", 70, degrees=True).as_quat(scalar_first=True)
+    frame = Pose(translation=[1.0, -2.0, 0.5], rotation_wxyz=tilt)
+    true_in_frame = [compose(frame, true_query), compose(frame, true_object)]
+    moved = relative_pose_errors([pred_query, pred_object], true_in_frame, 0)
+    assert moved[1].translation == pytest.approx(0.2, rel=1e-9) and moved[1].rotation_deg == pytest.approx(30.0)
+    # Without a predicted query pose there is no reference; without an object pose no error.
+    no_query = relative_pose_errors([None, pred_object], [true_query, true_object], 0)
+    assert all(math.isnan(e.translation) for e in no_query)
+    assert math.isnan(relative_pose_errors([pred_query, None], [true_query, true_object], 0)[1].rotation_deg)
+    with pytest.raises(ValueError, match="query_index"):
+        relative_pose_errors([pred_query], [true_query], 1)
+
+
+def test_relative_scene_scale_is_floored():
+    assert relative_scene_scale([Pose(scale=1e-4)]) == pytest.approx(1e-2)
+
+
+# ----------------------------------------------------------------------------- voxel accuracy
+
+
+@pytest.mark.parametrize("offset_in_voxels, cells_per_axis", [(0.1, 8), (0.6, 7)])
+def test_small_cube_volume_error_on_the_default_lattice(offset_in_voxels, cells_per_axis):
+    """A 3 cm cube is 7.5 cells of 4 mm: 7 or 8 cell centres fall inside along each axis, so its
+    volume comes out 7³/7.5³ - 1 = -18.7 % or 8³/7.5³ - 1 = +21.4 % (module docstring)."""
+    h = RoboticsConfig().voxel_size
+    lo = np.array([25.0, 10.0, 120.0]) * h + offset_in_voxels * h
+    voxels = voxelize(box_mesh(lo, lo + 0.03), h)
+    assert voxels.count == cells_per_axis**3
+    assert voxels.volume / 0.03**3 - 1 == pytest.approx((cells_per_axis / 7.5) ** 3 - 1, abs=1e-9)
