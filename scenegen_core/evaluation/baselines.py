@@ -35,7 +35,7 @@ from scenegen_core.evaluation.depth_segmentation import (
     view_points,
 )
 from scenegen_core.mesh_ops import convex_hull
-from scenegen_core.types import Mesh, View
+from scenegen_core.types import Mesh, Pose, View
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,16 @@ class PredictedObject:
 
     mesh: closed mesh in view 0's camera optical frame, metres. mask: [H, W] bool in view 0 (used
     to match predictions to the truth). gt_index: the true object it stands for when the method
-    was given the true masks (known correspondence), else None.
+    was given the true masks (known correspondence), else None. pose: the similarity mapping the
+    object's canonical asset box ([-0.5, 0.5]^3, z up, TRELLIS convention) into view 0's optical
+    frame, metres (SceneGen's ``SceneObject.pose``), or None for methods without one (these
+    baselines); only relative-pose errors use it (`metrics.relative_pose_errors`).
     """
 
     mesh: Mesh
     mask: np.ndarray
     gt_index: int | None = None
+    pose: Pose | None = None
 
 
 @dataclass(frozen=True)
