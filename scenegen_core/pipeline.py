@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from scenegen_core.assembly import assemble_in_query_frame, voxels_to_mesh
+from scenegen_core.bundle import DEFAULT_BUNDLE_DIR, is_bundle, load_bundle
 from scenegen_core.checkpoints import LoadedModels, load_scenegen_models
 from scenegen_core.conditioning import build_multiview_conditioning, order_objects_by_mask_area
 from scenegen_core.mesh_ops import simplify_to_face_budget
@@ -38,9 +39,8 @@ from scenegen_core.sampler import FlowEulerSampler, SamplerConfig
 from scenegen_core.types import Mesh, Pose, SceneObject, SceneResult, StageTiming, View
 
 UNTRAINED_DESCRIPTION = (
-    "UNTRAINED embedded default: the real SceneGen architecture at a tiny size with random weights "
-    "(seed {seed}); shapes and relative poses are meaningless until trained weights are given "
-    "(model_path) or a trained default lands"
+    "UNTRAINED network (test option): the real SceneGen architecture at a tiny size with random weights "
+    "(seed {seed}); its shapes and relative poses are meaningless"
 )
 
 
@@ -52,17 +52,20 @@ class PipelineError(ValueError):
 class PipelineConfig:
     """What to run and how.
 
-    model_path: directory with weights in the official layout (`scenegen_core.checkpoints`), or ""
-    for the embedded default. device: "cpu", "cuda", "cuda:0"... dtype: "auto" (half precision on
+    model_path: a model bundle directory (`scenegen_core.bundle`, what our training exports), a
+    directory with weights in the official layout (`scenegen_core.checkpoints`), or "" for the
+    embedded default (the trained bundle in scenegen_core/default_model). untrained: ignore
+    model_path and run the tiny architecture with random weights (tests only). device: "cpu", "cuda", "cuda:0"... dtype: "auto" (half precision on
     CUDA as released, fp32 on CPU), "fp32", "fp16", "bf16". steps / cfg_strength / cfg_interval /
     rescale_t: flow sampler settings (paper defaults). max_objects: objects beyond this (smallest
     masks first) are dropped with a warning. min_mask_pixels: smaller masks are ignored.
     mesh_max_faces: marching-cubes meshes are simplified to at most this many faces. min_scale:
     floor for predicted scales (the model's ReLU can output 0). seed: noise seed; the same seed and
-    input give the same result. default_seed: weight seed of the untrained embedded default.
+    input give the same result. default_seed: weight seed of the untrained network.
     """
 
     model_path: str = ""
+    untrained: bool = False
     device: str = "cpu"
     dtype: str = "auto"
     steps: int = 25
@@ -112,7 +115,7 @@ def resolve_half_dtype(dtype: str, device: torch.device) -> str | None:
 
 
 def untrained_default_models(seed: int = 0, device: str = "cpu", half_dtype: str | None = None) -> LoadedModels:
-    """The embedded default: SceneGen's architecture at a CPU-friendly size, random weights.
+    """SceneGen's architecture at a CPU-friendly size with random weights (tests, PipelineConfig.untrained).
 
     DINOv2 and VGGT at 112 px (69 tokens, 64 channels), SS flow at R = 8 (2 blocks), decoder to
     32^3 occupancy. Weights are drawn from `seed` with a private generator state, so building it
@@ -163,10 +166,12 @@ class SceneGenPipeline:
         self.device = torch.device(config.device)
         half_dtype = resolve_half_dtype(config.dtype, self.device)
         if models is None:
-            if config.model_path:
-                models = load_scenegen_models(config.model_path, device=self.device, half_dtype=half_dtype)
-            else:
+            if config.untrained:
                 models = untrained_default_models(config.default_seed, str(self.device), half_dtype)
+            elif not config.model_path or is_bundle(config.model_path):
+                models = load_bundle(config.model_path or DEFAULT_BUNDLE_DIR, device=self.device, half_dtype=half_dtype)
+            else:
+                models = load_scenegen_models(config.model_path, device=self.device, half_dtype=half_dtype)
         self.models = models
         self._sampler = FlowEulerSampler(config.sampler)
 
@@ -176,7 +181,7 @@ class SceneGenPipeline:
 
     @property
     def trained(self) -> bool:
-        return bool(self.models.files)
+        return not self.config.untrained
 
     # ------------------------------------------------------------------------------------------
     def run(self, views: Sequence[View]) -> SceneResult:

@@ -35,7 +35,6 @@ import torch
 import torch.nn.functional as F
 
 from scenegen_core.assembly import preview_points
-from scenegen_core.models.ss_encoder import LatentPosterior
 
 COLLISION_MODES = ("none", "official", "differentiable")
 
@@ -392,13 +391,10 @@ def occupancy_iou(logits: torch.Tensor, occupancy: torch.Tensor) -> torch.Tensor
     return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
 
 
-def vae_losses(
-    encoder: torch.nn.Module, decoder: torch.nn.Module, occupancy: torch.Tensor, noise: torch.Tensor, config: VaeLossConfig
-) -> VaeLossTerms:
-    """occupancy: [B, 1, R, R, R] float (0/1); noise: [B, latent_channels, G, G, G] for the
-    posterior sample z = mean + std * noise."""
-    posterior: LatentPosterior = encoder(occupancy)
-    logits = decoder(posterior.sample(noise))
+def vae_losses(vae: torch.nn.Module, occupancy: torch.Tensor, noise: torch.Tensor, config: VaeLossConfig) -> VaeLossTerms:
+    """vae(occupancy, noise) -> (posterior, logits) (`training.modules.SSVae`); occupancy:
+    [B, 1, R, R, R] float (0/1); noise: [B, latent_channels, G, G, G] for z = mean + std * noise."""
+    posterior, logits = vae(occupancy, noise)
     if config.loss_type == "bce":
         weight = torch.tensor(config.pos_weight_bce, device=logits.device)
         recon = F.binary_cross_entropy_with_logits(logits, occupancy, pos_weight=weight)
@@ -409,4 +405,3 @@ def vae_losses(
         recon = 1 - (2 * (probs * occupancy).sum() + 1) / (probs.sum() + occupancy.sum() + 1)
     kl = posterior.kl()
     return VaeLossTerms(recon + config.lambda_kl * kl, recon.detach(), kl.detach(), float(occupancy_iou(logits, occupancy).mean()))
-

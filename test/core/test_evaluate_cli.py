@@ -166,7 +166,7 @@ def test_cli_scores_the_embedded_scenegen_default(data_dir, tmp_path, capsys):
     )  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
-    assert "UNTRAINED" in printed.splitlines()[0]
+    assert "embedded default" in printed.splitlines()[0] and "UNTRAINED" not in printed.splitlines()[0]
     rows = [line.split() for line in printed.strip().splitlines() if line.split()[:1] in (["box_gt"], ["scenegen"])]
     assert [row[0] for row in rows] == ["box_gt", "scenegen"]
     detected, failed = float(rows[1][1]), float(rows[1][4])

@@ -43,7 +43,7 @@ def test_single_view_rgbd_gives_metric_objects_in_the_camera_frame(pipeline, sce
     assert result.metric and result.frame_id == view.frame_id and result.stamp_ns == view.stamp_ns
     assert tuple(t.name for t in result.timings) == STAGES
     assert all(t.seconds >= 0 for t in result.timings)
-    assert "UNTRAINED" in result.model_description
+    assert "embedded default" in result.model_description and "UNTRAINED" not in result.model_description
     areas = view.masks.reshape(len(view.masks), -1).sum(1)
     # Query object first = largest mask; indices refer back to the caller's masks.
     assert [o.index for o in result.objects] == list(np.argsort(-areas, kind="stable"))
@@ -184,6 +184,12 @@ def test_weights_in_the_official_layout_drive_the_pipeline(weights_root, scene):
     result = loaded.run([scene.views()[0]])
     assert len(result.objects) == len(scene.objects) and result.metric
     assert "UNTRAINED" not in result.model_description
+
+
+def test_untrained_network_only_on_request(scene):
+    untrained = SceneGenPipeline(PipelineConfig(steps=1, untrained=True, mesh_max_faces=300))
+    assert not untrained.trained and "UNTRAINED" in untrained.description
+    assert SceneGenPipeline(PipelineConfig(steps=1)).trained
 
 
 def test_half_precision_torso_on_request(scene):
