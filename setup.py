@@ -15,7 +15,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["scenegen_core", "scenegen_core.*", "scenegen_ros", "scenegen_ros.*"]),
-    package_data={"scenegen_core": ["weights/*.json", "weights/*.safetensors"]},
+    package_data={"scenegen_core": ["default_model/*.json", "default_model/*.safetensors", "default_model/*.md"]},
     entry_points={
         "console_scripts": [
             "scenegen_node = scenegen_ros.node:main",
