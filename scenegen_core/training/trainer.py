@@ -191,7 +191,10 @@ class Trainer:
         self.ema = [p.detach().clone() for p in self.params]
         self.clipper = AdaptiveGradClipper(optim.clip_max_norm, optim.clip_percentile, optim.clip_buffer)
         if dist_info.world_size > 1:
-            self.model: nn.Module = nn.parallel.DistributedDataParallel(module)
+            # Some parameters never take part in a forward pass (DINOv2's mask token; the query's
+            # position token when a batch has one object): without find_unused_parameters their
+            # gradient buckets are never all-reduced and neighbouring parameters stay rank-local.
+            self.model: nn.Module = nn.parallel.DistributedDataParallel(module, find_unused_parameters=True)
         else:
             self.model = module
         self.history: list[dict[str, float]] = []

@@ -124,11 +124,23 @@ def test_ddp_step_equals_one_process_on_the_combined_batch(trained, tmp_path):
         config = _write_config(directory, flow=one_step)
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         subprocess.run([*launcher, "scenegen_core.training.train", "--config", str(config), "--stages", "flow"], check=True, env=env, timeout=600)
-        results[name] = _checkpoint(directory / "run", "flow", 1)
+        results[name] = torch.load(directory / "run" / "flow" / "checkpoints" / "step_0000001.pt", weights_only=True)
     torch.manual_seed(TINY["flow"]["run"]["seed"])  # the stage seeds the same way before building
-    initial = build_conditioned_flow(TrainConfig.from_yaml(config)).state_dict()
+    model = build_conditioned_flow(TrainConfig.from_yaml(config))
+    initial, names = model.state_dict(), [name for name, _ in model.named_parameters()]
+    # The synchronised gradient: AdamW's first moment after one step is (1 - beta1) * clipped grad.
+    single_state, ddp_state = results["single"]["optimizer"]["state"], results["ddp"]["optimizer"]["state"]
+    # Parameters the forward pass never reaches (e.g. DINOv2's mask token) have no state.
+    assert sorted(single_state) == sorted(ddp_state) and len(single_state) > 0.9 * len(names)
     changed = 0
-    for key, value in results["single"].items():
-        torch.testing.assert_close(results["ddp"][key], value, atol=2e-6, rtol=1e-5, msg=key)
-        changed += not torch.equal(value, initial[key])
+    for index in sorted(single_state):
+        name = names[index]
+        grad = single_state[index]["exp_avg"]
+        torch.testing.assert_close(ddp_state[index]["exp_avg"], grad, atol=1e-7, rtol=1e-4, msg=name)
+        # Adam's first step moves each element by ~lr * sign(grad): elements whose gradient is
+        # float noise may go either way; every element with a real gradient must agree.
+        real = grad.abs() > 1e-6
+        single, ddp = results["single"]["module"][name], results["ddp"]["module"][name]
+        torch.testing.assert_close(ddp[real], single[real], atol=2e-6, rtol=1e-5, msg=name)
+        changed += bool(real.any()) and not torch.equal(single, initial[name])
     assert changed > 10
