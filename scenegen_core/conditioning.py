@@ -191,8 +191,6 @@ def build_multiview_conditioning(
     `order_objects_by_mask_area`). Every mask must be non-empty (ValueError otherwise).
     DINOv2 channels must equal the VGGT embed dim. Returns tokens on the DINO encoder's device.
     """
-    if dino.config.hidden_size != vggt.config.embed_dim:
-        raise ValueError(f"DINOv2 width {dino.config.hidden_size} != VGGT embed dim {vggt.config.embed_dim}")
     images = prepare_conditioning_images(rgbs, masks, dino.config.image_size, vggt.config.img_size, vggt.config.patch_size)
     tokens = encode_condition_tokens(dino, vggt, images)[0]
     return Conditioning(tokens=tokens, object_context_tokens=dino.num_tokens, vggt_tokens=(tokens.shape[2] - 3 * dino.num_tokens) // 2)

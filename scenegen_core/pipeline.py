@@ -181,7 +181,7 @@ class SceneGenPipeline:
 
     @property
     def trained(self) -> bool:
-        return not self.config.untrained
+        return bool(self.models.files)
 
     # ------------------------------------------------------------------------------------------
     def run(self, views: Sequence[View]) -> SceneResult:

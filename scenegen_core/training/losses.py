@@ -269,7 +269,7 @@ class FlowLossTerms:
     def scalars(self) -> dict[str, float]:
         """Name -> float for logging (CSV columns, progress bar)."""
         return {
-            "loss": float(self.loss),
+            "loss": float(self.loss.detach()),
             "mse": float(self.mse),
             "pos_loss": float(self.pos_loss),
             "pos_weight": float(self.pos_weight),
@@ -380,7 +380,7 @@ class VaeLossTerms:
     iou: float
 
     def scalars(self) -> dict[str, float]:
-        return {"loss": float(self.loss), "recon": float(self.recon), "kl": float(self.kl), "iou": self.iou}
+        return {"loss": float(self.loss.detach()), "recon": float(self.recon), "kl": float(self.kl), "iou": self.iou}
 
 
 def occupancy_iou(logits: torch.Tensor, occupancy: torch.Tensor) -> torch.Tensor:
