@@ -4,10 +4,12 @@ Layout (``<root>/<split>/scene_<seed:07d>/``, written to a temporary folder and 
 scene folder is either complete or absent)::
 
     meta.json                 format_version, seed, split, config (WorldConfig), table
-                              {size_x, size_y, thickness, color}, query_index, occupancy_resolution,
-                              num_cameras, objects: [{index, label, shape {kind, dims in metres},
-                              color, resting, extent_m [3], world_from_object, world_from_canonical,
-                              relative_pose}] with poses as {translation [3], rotation_wxyz [4], scale}
+                              {size_x, size_y, thickness, color, texture}, room, light,
+                              query_index, occupancy_resolution, num_cameras, objects: [{index,
+                              label, family, shape {kind, dims in metres}, color, texture, resting,
+                              placement, extent_m [3], world_from_object, world_from_canonical,
+                              relative_pose}] with poses as {translation [3], rotation_wxyz [4],
+                              scale}; textures / room / light as in appearance.py (null if none)
     cam{k}_rgb.png            [H, W, 3] uint8 RGB
     cam{k}_depth.npy          [H, W] float32 z-depth in metres, camera optical frame, 0 = no hit
     cam{k}_instances.png      [H, W] uint16 = instance id + 2 (0 table, 1 background, 2 + i object i)
@@ -20,6 +22,10 @@ scene folder is either complete or absent)::
 Objects are in pipeline order (object 0 = query, largest mask in camera 0). All floats are
 written with full precision: ``load_scene(write_scene(s))`` reproduces images, depth, ids,
 meshes and poses bit for bit.
+
+Format versions: 2 (this one) added textures, room, light, family and placement; version 1
+folders (the idealised world) still load, with ``WorldConfig.idealised()`` values for the config
+fields they lack.
 
 Splits by seed range (disjoint, so scene names never collide across splits):
 train [0, 1 000 000), val [1 000 000, 1 100 000), test [1 100 000, 1 200 000).
@@ -39,12 +45,21 @@ import trimesh
 from PIL import Image
 
 from scenegen_core.types import CameraIntrinsics, Mesh, Pose
+from scenegen_core.world.appearance import (
+    light_from_dict,
+    light_to_dict,
+    room_from_dict,
+    room_to_dict,
+    texture_from_dict,
+    texture_to_dict,
+)
 from scenegen_core.world.ground_truth import SceneGroundTruth, compute_ground_truth
 from scenegen_core.world.render import RenderResult
 from scenegen_core.world.scene import SceneCamera, SyntheticScene, TableSpec, WorldConfig, WorldObject
 from scenegen_core.world.shapes import shape_from_dict, shape_to_dict
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 SPLITS: dict[str, tuple[int, int]] = {
     "train": (0, 1_000_000),
     "val": (1_000_000, 1_100_000),
@@ -149,9 +164,12 @@ def write_scene(
                 {
                     "index": gt.index,
                     "label": obj.label,
+                    "family": obj.family,
                     "shape": shape_to_dict(obj.shape),
                     "color": list(obj.color),
+                    "texture": texture_to_dict(obj.texture),
                     "resting": obj.resting,
+                    "placement": obj.placement,
                     "extent_m": (hi - lo).tolist(),
                     "world_from_object": _pose_to_dict(obj.world_from_object),
                     "world_from_canonical": _pose_to_dict(gt.world_from_canonical),
@@ -170,7 +188,10 @@ def write_scene(
                 "size_y": scene.table.size_y,
                 "thickness": scene.table.thickness,
                 "color": list(scene.table.color),
+                "texture": texture_to_dict(scene.table.texture),
             },
+            "room": room_to_dict(scene.room),
+            "light": light_to_dict(scene.light),
             "query_index": scene.query_index,
             "occupancy_resolution": ground_truth.resolution,
             "num_cameras": len(scene.cameras),
@@ -203,9 +224,20 @@ def _read_meta(scene_dir: pathlib.Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{scene_dir} is not a scene folder (no meta.json)")
     meta = json.loads(path.read_text())
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: format_version {meta.get('format_version')} != supported {FORMAT_VERSION}")
+    if meta.get("format_version") not in _READABLE_VERSIONS:
+        raise ValueError(f"{path}: format_version {meta.get('format_version')} not among the readable {_READABLE_VERSIONS}")
     return meta
+
+
+def _config_of(meta: dict) -> WorldConfig:
+    # Version 1 wrote every field the idealised world had; the newer ones keep its values.
+    config = meta["config"] if meta["format_version"] >= 2 else {"preset": "idealised", **meta["config"]}
+    return WorldConfig.from_dict(config)
+
+
+def load_config(scene_dir: str | os.PathLike) -> WorldConfig:
+    """The WorldConfig a scene folder was generated with (from meta.json alone)."""
+    return _config_of(_read_meta(pathlib.Path(scene_dir)))
 
 
 def load_scene(scene_dir: str | os.PathLike) -> SyntheticScene:
@@ -219,6 +251,8 @@ def load_scene(scene_dir: str | os.PathLike) -> SyntheticScene:
             world_from_object=_pose_from_dict(item["world_from_object"]),
             resting=item["resting"],
             mesh=_read_mesh(scene_dir / "objects" / f"obj{item['index']}.ply"),
+            texture=texture_from_dict(item.get("texture")),
+            placement=item.get("placement", "table"),
         )
         for item in sorted(meta["objects"], key=lambda item: item["index"])
     )
@@ -238,12 +272,16 @@ def load_scene(scene_dir: str | os.PathLike) -> SyntheticScene:
     table = meta["table"]
     return SyntheticScene(
         seed=int(meta["seed"]),
-        config=WorldConfig.from_dict(meta["config"]),
-        table=TableSpec(table["size_x"], table["size_y"], table["thickness"], tuple(table["color"])),
+        config=_config_of(meta),
+        table=TableSpec(
+            table["size_x"], table["size_y"], table["thickness"], tuple(table["color"]), texture_from_dict(table.get("texture"))
+        ),
         objects=objects,
         cameras=tuple(cameras),
         renders=tuple(renders),
         query_index=int(meta["query_index"]),
+        room=room_from_dict(meta.get("room")),
+        light=light_from_dict(meta.get("light")),
     )
 
 
@@ -266,6 +304,7 @@ __all__ = [
     "scene_dir_name",
     "write_scene",
     "load_scene",
+    "load_config",
     "load_occupancy",
     "load_relative_poses",
     "list_scenes",

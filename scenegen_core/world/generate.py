@@ -1,11 +1,18 @@
 """CLI: generate a split of synthetic scenes on disk.
 
     python -m scenegen_core.world.generate --out DIR --split train --count N \
-        [--start 0] [--cameras K] [--size 256] [--workers 2]
+        [--start 0] [--cameras K] [--size 256] [--workers 2] [--idealised] [--held-out]
 
 Writes DIR/<split>/scene_<seed>/ (format in dataset.py) for the split's seeds
 [lo + start, lo + start + count); existing complete scenes are skipped, so an interrupted run
-can be resumed. Prints the mean per-scene time of each step at the end.
+can be resumed (with the same world config: scenes of another one stop the run). Prints the
+mean per-scene time of each step at the end.
+
+World: the realistic ``WorldConfig()`` (its held-out shape family never appears), or with
+--idealised the first world (``WorldConfig.idealised()``: what the embedded default model was
+trained on). --held-out writes the held-out family's test variant (every object of that family,
+``WorldConfig.held_out_variant``) into DIR/<split>_held_out/ instead, so it never mixes with the
+same seeds' ordinary scenes; evaluate it with ``evaluate --data DIR --split test_held_out``.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from scenegen_core.world.dataset import scene_dir_name, split_seeds, write_scene
+from scenegen_core.world.dataset import load_config, scene_dir_name, split_seeds, write_scene
 from scenegen_core.world.ground_truth import compute_ground_truth
 from scenegen_core.world.scene import WorldConfig, generate_scene
 
@@ -57,21 +64,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-objects", default=WorldConfig.min_objects, type=int)
     parser.add_argument("--max-objects", default=WorldConfig.max_objects, type=int)
     parser.add_argument("--workers", default=1, type=int, help="worker processes")
+    parser.add_argument("--idealised", action="store_true", help="the first world (WorldConfig.idealised())")
+    parser.add_argument(
+        "--held-out", action="store_true", help="only the held-out shape family, into DIR/<split>_held_out"
+    )
     args = parser.parse_args(argv)
 
     try:
-        config = WorldConfig(
+        fields = dict(
             min_objects=args.min_objects,
             max_objects=args.max_objects,
             num_cameras=args.cameras,
             image_width=args.size,
             image_height=args.size,
         )
+        if args.held_out:
+            if args.idealised:
+                raise ValueError("the idealised world has no held-out family: use --held-out without --idealised")
+            fields["held_out_variant"] = True
+        config = WorldConfig.idealised(**fields) if args.idealised else WorldConfig(**fields)
         seeds = split_seeds(args.split, args.count, args.start)
     except ValueError as error:
         parser.error(str(error))
-    out_dir = args.out / args.split
+    out_dir = args.out / (f"{args.split}_held_out" if args.held_out else args.split)
     todo = [s for s in seeds if not (out_dir / scene_dir_name(s) / "meta.json").is_file()]
+    # Resuming must not mix worlds (e.g. idealised scenes left by an older run in the same folder).
+    missing = set(todo)
+    other = [s for s in seeds if s not in missing and load_config(out_dir / scene_dir_name(s)) != config]
+    if other:
+        parser.error(f"{len(other)} scenes in {out_dir} (e.g. seed {other[0]}) come from another world config; use another --out")
     jobs = [(seed, config, str(out_dir)) for seed in todo]
     print(f"{len(seeds) - len(todo)} of {len(seeds)} scenes already present; generating {len(todo)} into {out_dir}")
 

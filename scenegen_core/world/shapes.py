@@ -1,15 +1,25 @@
-"""Watertight primitive shapes for the synthetic tabletop world.
+"""Watertight shapes for the synthetic tabletop world, in four families.
 
-Every shape is a frozen dataclass holding its dimensions in metres with a ``mesh()`` method.
+Every shape is a frozen dataclass holding its dimensions in metres with a ``mesh()`` method, a
+``kind`` (its category label) and a ``family``:
+
+* ``primitive``: box, cylinder, sphere, cone;
+* ``superquadric``: superellipsoids, from boxy to round to pinched (two exponents, three radii);
+* ``lathe``: solids of revolution: bowl, bottle, and random smooth profiles (vase and cup,
+  hollow and open-topped; flask, solid);
+* ``compound``: unions of 2-3 closed parts: mug (body + handle), hammer (head + handle),
+  screwdriver (handle + shaft), lidded box (body + lid), dumbbell (bar + two weights).
 
 Object frame (all shapes): metres, z up, origin at the centre of the bottom of the shape's
 axis-aligned bounding box (the object stands on the plane z = 0 when placed upright); x and y
-are horizontal. The mug's handle points along +x.
+are horizontal. Exception: the mug's origin is its body's axis, and its handle points along +x.
+The tools (hammer, screwdriver, dumbbell) are built lying on the plane, their length along x.
 
 Every mesh returned is *closed and outward-oriented*: each edge is shared by exactly two faces
-with opposite directions, and the signed volume is positive. The mug is the union of two disjoint
-closed parts (body and handle) separated by a small gap (``MugSpec.handle_gap``), so inside /
-outside stays well defined for parity-based occupancy (overlapping parts would cancel out).
+with opposite directions, and the signed volume is positive. A compound shape is the union of
+disjoint closed parts separated by a small gap (``MugSpec.handle_gap``, the others' ``gap``:
+1 mm), so inside / outside stays well defined for parity-based occupancy (overlapping parts
+would cancel out).
 
 Rotationally symmetric shapes are built from a 2D profile revolved about the z axis
 (``revolve_profile``); the profile starts and ends on the axis, so the surface is a closed
@@ -24,8 +34,10 @@ from dataclasses import dataclass
 from typing import ClassVar, Union
 
 import numpy as np
+from scipy.interpolate import PchipInterpolator
 
 from scenegen_core.types import Mesh
+from scenegen_core.world.transforms import rotation_about
 
 DEFAULT_SEGMENTS = 48
 
@@ -42,6 +54,14 @@ def signed_volume(mesh: Mesh) -> float:
     v = mesh.vertices.astype(np.float64)
     a, b, c = v[mesh.faces[:, 0]], v[mesh.faces[:, 1]], v[mesh.faces[:, 2]]
     return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
+
+
+def volume_centroid(mesh: Mesh) -> np.ndarray:
+    """[3] float64 centre of mass of the solid bounded by a closed mesh (uniform density), vertex units."""
+    v = mesh.vertices.astype(np.float64)
+    a, b, c = v[mesh.faces[:, 0]], v[mesh.faces[:, 1]], v[mesh.faces[:, 2]]
+    volumes = np.einsum("ij,ij->i", a, np.cross(b, c)) / 6.0  # tetrahedra (origin, a, b, c)
+    return (volumes[:, None] * (a + b + c) / 4.0).sum(0) / volumes.sum()
 
 
 def is_closed(mesh: Mesh) -> bool:
@@ -129,6 +149,7 @@ class BoxSpec:
     """Axis-aligned box, sides size_x, size_y, size_z metres."""
 
     kind: ClassVar[str] = "box"
+    family: ClassVar[str] = "primitive"
     size_x: float
     size_y: float
     size_z: float
@@ -153,6 +174,7 @@ class CylinderSpec:
     """Solid upright cylinder (a can): radius, height metres."""
 
     kind: ClassVar[str] = "cylinder"
+    family: ClassVar[str] = "primitive"
     radius: float
     height: float
 
@@ -169,6 +191,7 @@ class SphereSpec:
     """Sphere of the given radius (metres), resting on z = 0 (centre at z = radius)."""
 
     kind: ClassVar[str] = "sphere"
+    family: ClassVar[str] = "primitive"
     radius: float
 
     def __post_init__(self) -> None:
@@ -186,6 +209,7 @@ class ConeSpec:
     """Upright solid cone: base radius, height metres, apex on top."""
 
     kind: ClassVar[str] = "cone"
+    family: ClassVar[str] = "primitive"
     radius: float
     height: float
 
@@ -206,6 +230,7 @@ class BowlSpec:
     """
 
     kind: ClassVar[str] = "bowl"
+    family: ClassVar[str] = "lathe"
     radius: float
     height: float
     wall: float
@@ -244,6 +269,7 @@ class MugSpec:
     """
 
     kind: ClassVar[str] = "mug"
+    family: ClassVar[str] = "compound"
     radius: float
     height: float
     wall: float
@@ -299,6 +325,7 @@ class BottleSpec:
     """Solid bottle: body radius, total height, neck radius (metres); shoulder between 60% and 80% of height."""
 
     kind: ClassVar[str] = "bottle"
+    family: ClassVar[str] = "lathe"
     radius: float
     height: float
     neck_radius: float
@@ -317,15 +344,298 @@ class BottleSpec:
         return revolve_profile(profile, segments)
 
 
-ShapeSpec = Union[BoxSpec, CylinderSpec, SphereSpec, ConeSpec, BowlSpec, MugSpec, BottleSpec]
-SHAPE_TYPES: dict[str, type] = {
-    cls.kind: cls for cls in (BoxSpec, CylinderSpec, SphereSpec, ConeSpec, BowlSpec, MugSpec, BottleSpec)
-}
+def _lying_along_x(mesh: Mesh) -> Mesh:
+    """The mesh turned +90 deg about y, so a shape revolved about z lies along +x (x' = z, z' = -x)."""
+    return Mesh(mesh.vertices.astype(np.float64) @ rotation_about("y", 90).T, mesh.faces)
+
+
+def _translated(mesh: Mesh, offset: np.ndarray | tuple[float, float, float]) -> Mesh:
+    return Mesh(mesh.vertices.astype(np.float64) + np.asarray(offset, dtype=np.float64), mesh.faces)
+
+
+def _bottom_centred(mesh: Mesh) -> Mesh:
+    """The mesh moved so its bounding box is centred in x, y and starts at z = 0 (the object frame)."""
+    lo, hi = mesh.bounds()
+    return _translated(mesh, [-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
+
+
+@dataclass(frozen=True)
+class SuperquadricSpec:
+    """Superellipsoid with semi-axes radius_x, radius_y, radius_z (metres) and shape exponents.
+
+    Surface: (|x/a|^(2/e2) + |y/b|^(2/e2))^(e2/e1) + |z/c|^(2/e1) = 1 with a, b, c the radii,
+    e1 = ``exponent_z`` (profile along z: < 1 flat top and bottom, 1 round, > 1 pinched) and
+    e2 = ``exponent_xy`` (horizontal cross-section: < 1 boxy, 1 elliptic, > 1 diamond). Both
+    exponents lie in (0, 2], where the solid is star-shaped about its centre, so the mesh is the
+    unit sphere's latitude/longitude grid pushed radially onto the surface: r(d) = F(d)^(-e1/2)
+    for a direction d (F is homogeneous of degree 2/e1). Sampling directions rather than the
+    usual angle parameters keeps the vertices spread out on boxy shapes, whose edges the angle
+    parametrisation leaves with almost no vertices. Centre at z = radius_z in the object frame.
+    """
+
+    kind: ClassVar[str] = "superquadric"
+    family: ClassVar[str] = "superquadric"
+    radius_x: float
+    radius_y: float
+    radius_z: float
+    exponent_z: float
+    exponent_xy: float
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "radius_x", "radius_y", "radius_z", "exponent_z", "exponent_xy")
+        if self.exponent_z > 2 or self.exponent_xy > 2:
+            raise ValueError(f"superquadric exponents must lie in (0, 2] (star-shaped), got {self.exponent_z}, {self.exponent_xy}")
+
+    def mesh(self, segments: int = DEFAULT_SEGMENTS) -> Mesh:
+        latitude = np.linspace(-np.pi / 2, np.pi / 2, max(segments // 2, 2) + 1)[1:-1]
+        azimuth = 2 * np.pi * np.arange(segments) / segments
+        d = np.stack(
+            [
+                np.cos(latitude)[:, None] * np.cos(azimuth)[None, :],
+                np.cos(latitude)[:, None] * np.sin(azimuth)[None, :],
+                np.repeat(np.sin(latitude)[:, None], segments, axis=1),
+            ],
+            axis=-1,
+        )  # [L, S, 3] unit directions
+        e1, e2 = self.exponent_z, self.exponent_xy
+        f = (np.abs(d[..., 0]) ** (2 / e2) + np.abs(d[..., 1]) ** (2 / e2)) ** (e2 / e1) + np.abs(d[..., 2]) ** (2 / e1)
+        radii = np.array([self.radius_x, self.radius_y, self.radius_z])
+        rings = d * f[..., None] ** (-e1 / 2) * radii + np.array([0.0, 0.0, self.radius_z])
+        return capped_tube(rings, np.zeros(3), np.array([0.0, 0.0, 2 * self.radius_z]))
+
+
+@dataclass(frozen=True)
+class LatheSpec:
+    """Random solid of revolution: a smooth outer radius profile, optionally hollow with an open top.
+
+    radii: outer radius (metres) at len(radii) >= 2 heights evenly spaced from z = 0 to
+    ``height``; the profile between them is their monotone cubic (PCHIP) interpolation, which
+    never leaves the range of its neighbouring radii, so min(radii) bounds the whole profile.
+    wall = 0: solid with a flat top (a bottle, a flask); wall > 0: open-topped with the inner
+    wall ``wall`` metres inside the outer one (horizontally) and a flat inner bottom at z =
+    ``bottom`` (a vase, a cup). Subclasses only rename the kind.
+    """
+
+    kind: ClassVar[str] = "lathe"
+    family: ClassVar[str] = "lathe"
+    height: float
+    radii: tuple[float, ...]
+    wall: float = 0.0
+    bottom: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "height")
+        object.__setattr__(self, "radii", tuple(float(r) for r in self.radii))
+        if len(self.radii) < 2 or not all(np.isfinite(r) and r > 0 for r in self.radii):
+            raise ValueError(f"{type(self).__name__}.radii must be >= 2 positive radii in metres, got {self.radii}")
+        if self.wall < 0 or self.bottom < 0:
+            raise ValueError(f"{type(self).__name__} wall / bottom must be >= 0, got {self.wall}, {self.bottom}")
+        if self.wall > 0 and not (0 < self.bottom < self.height and self.wall < min(self.radii)):
+            raise ValueError(f"{type(self).__name__}: a hollow lathe needs 0 < bottom < height and wall < min(radii)")
+
+    def _outer(self, z: np.ndarray) -> np.ndarray:
+        heights = np.linspace(0.0, self.height, len(self.radii))
+        return PchipInterpolator(heights, np.asarray(self.radii))(z)
+
+    def mesh(self, segments: int = DEFAULT_SEGMENTS) -> Mesh:
+        samples = max(segments // 2, 8)
+        z_out = np.linspace(0.0, self.height, samples + 1)
+        outer = np.stack([self._outer(z_out), z_out], axis=1)
+        if self.wall == 0:
+            profile = np.concatenate([[[0.0, 0.0]], outer, [[0.0, self.height]]])
+        else:
+            z_in = np.linspace(self.height, self.bottom, samples + 1)
+            inner = np.stack([self._outer(z_in) - self.wall, z_in], axis=1)
+            profile = np.concatenate([[[0.0, 0.0]], outer, inner, [[0.0, self.bottom]]])
+        return revolve_profile(profile, segments)
+
+
+@dataclass(frozen=True)
+class VaseSpec(LatheSpec):
+    """Hollow, open-topped vase: belly, neck and flared lip (a LatheSpec)."""
+
+    kind: ClassVar[str] = "vase"
+
+
+@dataclass(frozen=True)
+class CupSpec(LatheSpec):
+    """Hollow, open-topped cup or tumbler without a handle (a LatheSpec)."""
+
+    kind: ClassVar[str] = "cup"
+
+
+@dataclass(frozen=True)
+class FlaskSpec(LatheSpec):
+    """Solid bottle-like flask: body, shoulder and neck of a random profile (a LatheSpec, wall = 0)."""
+
+    kind: ClassVar[str] = "flask"
+
+
+@dataclass(frozen=True)
+class HammerSpec:
+    """Hammer lying flat: a box head and a cylindrical handle, two disjoint closed parts, metres.
+
+    Head: head_length along y, head_width along x, head_height along z, standing on z = 0.
+    Handle: radius handle_radius, length handle_length along +x, its axis at half the head's
+    height, starting ``gap`` metres beyond the head (disjoint parts, see the module docstring).
+    """
+
+    kind: ClassVar[str] = "hammer"
+    family: ClassVar[str] = "compound"
+    handle_length: float
+    handle_radius: float
+    head_length: float
+    head_width: float
+    head_height: float
+    gap: float = 0.001
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "handle_length", "handle_radius", "head_length", "head_width", "head_height", "gap")
+        if 2 * self.handle_radius > self.head_height:
+            raise ValueError("hammer handle thicker than the head is tall")
+
+    def mesh(self, segments: int = DEFAULT_SEGMENTS) -> Mesh:
+        head = BoxSpec(self.head_width, self.head_length, self.head_height).mesh()
+        handle = _lying_along_x(CylinderSpec(self.handle_radius, self.handle_length).mesh(segments))
+        handle = _translated(handle, [self.head_width / 2 + self.gap, 0.0, self.head_height / 2])
+        return _bottom_centred(merge_meshes([head, handle]))
+
+
+@dataclass(frozen=True)
+class ScrewdriverSpec:
+    """Screwdriver lying flat along +x: a chamfered handle and a thin shaft with a flat tip, metres.
+
+    Two disjoint coaxial closed parts (``gap`` metres apart along x); the common axis is at
+    z = handle_radius, so the handle rests on z = 0 and the shaft is held up by it.
+    """
+
+    kind: ClassVar[str] = "screwdriver"
+    family: ClassVar[str] = "compound"
+    handle_length: float
+    handle_radius: float
+    shaft_length: float
+    shaft_radius: float
+    gap: float = 0.001
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "handle_length", "handle_radius", "shaft_length", "shaft_radius", "gap")
+        if self.shaft_radius >= self.handle_radius:
+            raise ValueError("screwdriver shaft must be thinner than its handle")
+
+    def mesh(self, segments: int = DEFAULT_SEGMENTS) -> Mesh:
+        big, length = self.handle_radius, self.handle_length
+        handle = revolve_profile(
+            np.array([[0, 0], [0.8 * big, 0], [big, 0.1 * length], [big, 0.85 * length], [0.75 * big, length], [0, length]]),
+            segments,
+        )
+        small, reach = self.shaft_radius, self.shaft_length
+        shaft = revolve_profile(np.array([[0, 0], [small, 0], [small, 0.9 * reach], [0.4 * small, reach], [0, reach]]), segments)
+        handle = _translated(_lying_along_x(handle), [0.0, 0.0, big])
+        shaft = _translated(_lying_along_x(shaft), [length + self.gap, 0.0, big])
+        return _bottom_centred(merge_meshes([handle, shaft]))
+
+
+@dataclass(frozen=True)
+class LiddedBoxSpec:
+    """Box with a lid: a body size_x * size_y * body_height and a lid ``lid_overhang`` wider on each
+    side and lid_height thick, ``gap`` metres above the body (two disjoint closed parts), metres."""
+
+    kind: ClassVar[str] = "lidded_box"
+    family: ClassVar[str] = "compound"
+    size_x: float
+    size_y: float
+    body_height: float
+    lid_height: float
+    lid_overhang: float
+    gap: float = 0.001
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "size_x", "size_y", "body_height", "lid_height", "lid_overhang", "gap")
+
+    def mesh(self, segments: int = DEFAULT_SEGMENTS) -> Mesh:
+        del segments  # boxes need no tessellation
+        body = BoxSpec(self.size_x, self.size_y, self.body_height).mesh()
+        rim = 2 * self.lid_overhang
+        lid = BoxSpec(self.size_x + rim, self.size_y + rim, self.lid_height).mesh()
+        return merge_meshes([body, _translated(lid, [0.0, 0.0, self.body_height + self.gap])])
+
+
+@dataclass(frozen=True)
+class DumbbellSpec:
+    """Dumbbell lying flat along x: a bar and two disc weights, three disjoint closed parts, metres.
+
+    Bar: radius bar_radius, length bar_length, centred; weights: discs of radius weight_radius
+    and thickness weight_width, ``gap`` metres beyond each bar end. The common axis is at
+    z = weight_radius, so the discs stand on z = 0.
+    """
+
+    kind: ClassVar[str] = "dumbbell"
+    family: ClassVar[str] = "compound"
+    bar_length: float
+    bar_radius: float
+    weight_radius: float
+    weight_width: float
+    gap: float = 0.001
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "bar_length", "bar_radius", "weight_radius", "weight_width", "gap")
+        if self.bar_radius >= self.weight_radius:
+            raise ValueError("dumbbell bar must be thinner than its weights")
+
+    def mesh(self, segments: int = DEFAULT_SEGMENTS) -> Mesh:
+        axis_z, half = self.weight_radius, self.bar_length / 2
+        bar = _translated(_lying_along_x(CylinderSpec(self.bar_radius, self.bar_length).mesh(segments)), [-half, 0.0, axis_z])
+        disc = _lying_along_x(CylinderSpec(self.weight_radius, self.weight_width).mesh(segments))
+        left = _translated(disc, [-half - self.gap - self.weight_width, 0.0, axis_z])
+        right = _translated(disc, [half + self.gap, 0.0, axis_z])
+        return _bottom_centred(merge_meshes([bar, left, right]))
+
+
+ShapeSpec = Union[
+    BoxSpec, CylinderSpec, SphereSpec, ConeSpec, BowlSpec, MugSpec, BottleSpec, SuperquadricSpec,
+    VaseSpec, CupSpec, FlaskSpec, HammerSpec, ScrewdriverSpec, LiddedBoxSpec, DumbbellSpec,
+]
+_SHAPE_CLASSES = (
+    BoxSpec, CylinderSpec, SphereSpec, ConeSpec, BowlSpec, MugSpec, BottleSpec, SuperquadricSpec,
+    VaseSpec, CupSpec, FlaskSpec, HammerSpec, ScrewdriverSpec, LiddedBoxSpec, DumbbellSpec,
+)
+SHAPE_TYPES: dict[str, type] = {cls.kind: cls for cls in _SHAPE_CLASSES}
 SHAPE_KINDS: tuple[str, ...] = tuple(SHAPE_TYPES)
+# The seven kinds of the first world, in its order (WorldConfig.idealised() draws from exactly these).
+LEGACY_SHAPE_KINDS: tuple[str, ...] = ("box", "cylinder", "sphere", "cone", "bowl", "mug", "bottle")
+FAMILY_OF_KIND: dict[str, str] = {cls.kind: cls.family for cls in _SHAPE_CLASSES}
+# Shape families (every kind belongs to one): primitive solids, superquadrics, solids of revolution
+# (lathe profiles) and unions of disjoint closed parts (compound).
+SHAPE_FAMILIES: dict[str, tuple[str, ...]] = {
+    family: tuple(kind for kind in SHAPE_KINDS if FAMILY_OF_KIND[kind] == family)
+    for family in ("primitive", "superquadric", "lathe", "compound")
+}
+# Open-topped kinds whose cavity can hold another object (placement "inside", scene.py).
+CONTAINER_KINDS: tuple[str, ...] = ("bowl", "mug", "vase", "cup")
+
+# Plausible largest bounding-box extent per kind (metres): a mug 8-14 cm (handle included), a
+# bowl 10-22 cm across, a hammer 22-35 cm long, ... Used by WorldConfig.size_ranges.
+CATEGORY_SIZE_RANGES: tuple[tuple[str, float, float], ...] = (
+    ("box", 0.05, 0.30),
+    ("cylinder", 0.06, 0.20),
+    ("sphere", 0.04, 0.22),
+    ("cone", 0.05, 0.25),
+    ("bowl", 0.10, 0.22),
+    ("mug", 0.08, 0.14),
+    ("bottle", 0.15, 0.32),
+    ("superquadric", 0.05, 0.25),
+    ("vase", 0.12, 0.35),
+    ("cup", 0.07, 0.14),
+    ("flask", 0.12, 0.30),
+    ("hammer", 0.22, 0.35),
+    ("screwdriver", 0.12, 0.28),
+    ("lidded_box", 0.08, 0.30),
+    ("dumbbell", 0.15, 0.35),
+)
 
 
 def shape_to_dict(spec: ShapeSpec) -> dict:
-    """JSON-ready {"kind": ..., <dimension>: metres, ...}."""
+    """JSON-ready {"kind": ..., <dimension>: metres, ...} (a lathe's radii as a list)."""
     return {"kind": spec.kind, **dataclasses.asdict(spec)}
 
 
@@ -336,13 +646,18 @@ def shape_from_dict(data: dict) -> ShapeSpec:
     if kind not in SHAPE_TYPES:
         raise ValueError(f"unknown shape kind {kind!r}; known: {SHAPE_KINDS}")
     try:
-        return SHAPE_TYPES[kind](**{k: float(v) for k, v in data.items()})
+        values = {k: tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else float(v) for k, v in data.items()}
+        return SHAPE_TYPES[kind](**values)
     except TypeError as error:
         raise ValueError(f"bad fields for shape {kind!r}: {error}") from None
 
 
 def sample_shape(rng: np.random.Generator, kind: str, size_range: tuple[float, float]) -> ShapeSpec:
-    """Random shape of the given kind whose largest bounding-box extent lies in size_range (metres)."""
+    """Random shape of the given kind whose largest bounding-box extent lies in size_range (metres).
+
+    The recipes of the seven legacy kinds draw exactly what they drew in the first world (same
+    numbers in the same order), which WorldConfig.idealised() relies on.
+    """
     if kind not in SHAPE_TYPES:
         raise ValueError(f"unknown shape kind {kind!r}; known: {SHAPE_KINDS}")
     lo, hi = size_range
@@ -378,7 +693,76 @@ def sample_shape(rng: np.random.Generator, kind: str, size_range: tuple[float, f
             handle_radius=handle_radius * scale,
             handle_tube=tube * scale,
         )
-    return BottleSpec(radius=size * u(0.12, 0.22), height=size, neck_radius=size * u(0.04, 0.06))
+    if kind == "bottle":
+        return BottleSpec(radius=size * u(0.12, 0.22), height=size, neck_radius=size * u(0.04, 0.06))
+    return _sample_new_kind(kind, size, u)
+
+
+def _sample_new_kind(kind: str, size: float, u) -> ShapeSpec:
+    """Recipes of the kinds added after the first world: proportions for a unit size, then scaled
+    so that the largest bounding-box extent is ``size`` metres. u(a, b) draws a uniform float."""
+    if kind == "superquadric":
+        half = [size / 2, size / 2 * u(0.4, 1.0), size / 2 * u(0.3, 1.0)]
+        order = [int(i) for i in np.argsort([u(0, 1) for _ in range(3)])]  # which axis is the longest
+        radii = [half[i] for i in order]
+        return SuperquadricSpec(*radii, exponent_z=u(0.2, 1.4), exponent_xy=u(0.2, 1.4))
+    if kind in ("vase", "cup", "flask"):
+        if kind == "vase":  # foot, belly, waist, neck, flared lip
+            radii = [u(0.12, 0.2), u(0.18, 0.32), u(0.14, 0.3), u(0.07, 0.14), u(0.1, 0.2)]
+            height, wall, bottom = 1.0, u(0.015, 0.03), u(0.04, 0.08)
+        elif kind == "cup":  # a tumbler that widens (or bulges) towards the rim
+            radii = [u(0.25, 0.36), u(0.28, 0.42), u(0.32, 0.48)]
+            height, wall, bottom = 1.0, u(0.03, 0.05), u(0.05, 0.1)
+        else:  # flask: body, shoulder, neck (solid)
+            body = u(0.14, 0.26)
+            radii = [body * u(0.9, 1.0), body, body * u(0.9, 1.05), body * u(0.5, 0.8), u(0.05, 0.08), u(0.05, 0.08)]
+            height, wall, bottom = 1.0, 0.0, 0.0
+        scale = size / max(height, 2 * max(radii))
+        spec_type = SHAPE_TYPES[kind]
+        return spec_type(height * scale, tuple(r * scale for r in radii), wall * scale, bottom * scale)
+    # Compound kinds: the parts' lengths along x plus the gaps between them add up to `size`.
+    gap = 0.001
+    if kind == "hammer":
+        head_width = u(0.08, 0.14)
+        radius = u(0.025, 0.04)
+        return HammerSpec(
+            handle_length=size * (1 - head_width) - gap,
+            handle_radius=size * radius,
+            head_length=size * u(0.3, 0.45),
+            head_width=size * head_width,
+            head_height=size * 2 * radius * u(1.0, 1.4),
+            gap=gap,
+        )
+    if kind == "screwdriver":
+        handle = u(0.35, 0.5)
+        return ScrewdriverSpec(
+            handle_length=size * handle,
+            handle_radius=size * u(0.06, 0.09),
+            shaft_length=size * (1 - handle) - gap,
+            shaft_radius=size * u(0.012, 0.025),
+            gap=gap,
+        )
+    if kind == "lidded_box":
+        overhang = u(0.01, 0.03)
+        size_x = 1 - 2 * overhang  # the lid is the widest part: its x extent is the box's size
+        body_height = u(0.25, 0.8)
+        return LiddedBoxSpec(
+            size_x=size * size_x,
+            size_y=size * size_x * u(0.4, 1.0),
+            body_height=size * body_height,
+            lid_height=size * u(0.04, 0.1),
+            lid_overhang=size * overhang,
+            gap=gap,
+        )
+    # dumbbell
+    weight_width = u(0.08, 0.15)
+    return DumbbellSpec(
+        bar_length=size * (1 - 2 * weight_width) - 2 * gap,
+        bar_radius=size * u(0.03, 0.05),
+        weight_radius=size * u(0.12, 0.22),
+        weight_width=size * weight_width,
+        gap=gap,
+    )
 
 
 def shape_extent(spec: ShapeSpec, segments: int = DEFAULT_SEGMENTS) -> np.ndarray:
@@ -395,12 +779,27 @@ __all__ = [
     "BowlSpec",
     "MugSpec",
     "BottleSpec",
+    "SuperquadricSpec",
+    "LatheSpec",
+    "VaseSpec",
+    "CupSpec",
+    "FlaskSpec",
+    "HammerSpec",
+    "ScrewdriverSpec",
+    "LiddedBoxSpec",
+    "DumbbellSpec",
     "ShapeSpec",
     "SHAPE_KINDS",
+    "LEGACY_SHAPE_KINDS",
+    "SHAPE_FAMILIES",
+    "FAMILY_OF_KIND",
+    "CONTAINER_KINDS",
+    "CATEGORY_SIZE_RANGES",
     "revolve_profile",
     "capped_tube",
     "merge_meshes",
     "signed_volume",
+    "volume_centroid",
     "is_closed",
     "sample_shape",
     "shape_to_dict",
