@@ -34,8 +34,15 @@ from scenegen_core.models.dinov2 import DinoEncoder, DinoEncoderConfig
 from scenegen_core.models.ss_decoder import SSDecoder, SSDecoderConfig
 from scenegen_core.models.ss_flow import SSFlowConfig, SSFlowModel
 from scenegen_core.models.vggt.aggregator import VGGTAggregator, VGGTAggregatorConfig
-from scenegen_core.placement import PlacementConfig, compose, estimate_placement
+from scenegen_core.placement import PlacementConfig, back_project, compose, estimate_placement
+from scenegen_core.registration import DepthObservation, RegistrationConfig, register_scene
 from scenegen_core.sampler import FlowEulerSampler, SamplerConfig
+from scenegen_core.segmentation.depth_proposals import (
+    SegmentationConfig,
+    segment_depth,
+    table_plane_from_views,
+    view_points,
+)
 from scenegen_core.types import Mesh, Pose, SceneObject, SceneResult, StageTiming, View
 
 UNTRAINED_DESCRIPTION = (
@@ -79,6 +86,7 @@ class PipelineConfig:
     seed: int = 42
     default_seed: int = 0
     placement: PlacementConfig = field(default_factory=PlacementConfig)
+    registration: RegistrationConfig = field(default_factory=RegistrationConfig)
 
     def __post_init__(self) -> None:
         if self.dtype not in ("auto", "fp32", "fp16", "bf16"):
@@ -237,8 +245,6 @@ class SceneGenPipeline:
     def _segment(self, views: tuple[View, ...], warnings: list[str]) -> tuple[View, ...]:
         """Masks from depth for views that carry none. Objects can only be associated across views
         with known extrinsics (View.camera_from_reference); views without them are dropped."""
-        from scenegen_core.evaluation.depth_segmentation import segment_depth
-
         if any(v.masks is not None for v in views):
             raise PipelineError("either every view carries masks or none does")
         if views[0].depth is None or views[0].intrinsics is None:
@@ -299,6 +305,7 @@ class SceneGenPipeline:
         scores: list[float],
         warnings: list[str],
     ) -> tuple[list[SceneObject], bool]:
+        scores = list(scores)
         if np.any(positions[1:, 7] < self.config.min_scale):
             warnings.append(f"predicted scales below {self.config.min_scale} were raised to it")
         try:
@@ -312,9 +319,23 @@ class SceneGenPipeline:
         )
         if not placement.metric and reference.depth is not None:
             warnings.append("no object had valid depth: poses stay in the query object's frame")
+        camera_from_scene = placement.camera_from_scene
+        corrections = [Pose()] * len(meshes)
+        if placement.metric and self.config.registration.enabled:
+            registration = self._register(prepared, meshes, in_query_frame, camera_from_scene)
+            camera_from_scene = registration.camera_from_scene
+            corrections = [fit.correction for fit in registration.objects]
+            for k, fit in enumerate(registration.objects):
+                if np.isfinite(fit.overlap):
+                    scores[k] *= fit.overlap
+                    if fit.overlap < 0.5:
+                        warnings.append(
+                            f"object {int(prepared.input_index[k])}: only {fit.overlap:.0%} of its depth points "
+                            "lie on the registered mesh"
+                        )
         objects = []
         for k, (mesh, pose) in enumerate(zip(meshes, in_query_frame)):
-            final = compose(placement.camera_from_scene, pose)
+            final = compose(camera_from_scene, compose(corrections[k], pose))
             colored = _color_from_view(mesh, final, reference, prepared.masks[0][k]) if placement.metric else mesh
             objects.append(
                 SceneObject(
@@ -327,6 +348,23 @@ class SceneGenPipeline:
                 )
             )
         return objects, placement.metric
+
+
+    def _register(self, prepared: _Prepared, meshes: list[Mesh], in_query_frame: list[Pose], initial: Pose):
+        """Fit the generated surfaces to view 0's depth (`registration.register_scene`), with the table
+        normal from the depth outside the object masks as the up direction when a plane is found."""
+        reference, masks = prepared.views[0], prepared.masks[0]
+        depth_range = self.config.placement.depth_range_m
+        observed = [back_project(reference.depth, mask, reference.intrinsics, depth_range) for mask in masks]
+        try:
+            plane = table_plane_from_views(view_points([reference]), [masks], SegmentationConfig())
+            up = plane.normal
+        except ValueError:
+            up = None
+        posed = [mesh.transformed(pose) for mesh, pose in zip(meshes, in_query_frame)]
+        observation = DepthObservation(reference.depth, reference.intrinsics, up)
+        axes = [pose.rotation_matrix.T for pose in in_query_frame]
+        return register_scene(posed, observed, initial, observation, self.config.registration, axes)
 
 
 def _occupancy_confidence(logits: np.ndarray) -> float:

@@ -143,6 +143,14 @@ class Pose:
         points = np.asarray(points, dtype=np.float64)
         return points @ (self.scale * self.rotation_matrix).T + self.translation
 
+    def inverse(self) -> "Pose":
+        """The similarity x' -> R^T (x' - t) / s (scale must be non-zero)."""
+        if self.scale == 0:
+            raise ValueError("a pose with scale 0 has no inverse")
+        rotation_t = self.rotation_matrix.T
+        conjugate = self.rotation_wxyz * np.array([1.0, -1.0, -1.0, -1.0])
+        return Pose(-(rotation_t @ self.translation) / self.scale, conjugate, 1.0 / self.scale)
+
 
 @dataclass(frozen=True)
 class Mesh:

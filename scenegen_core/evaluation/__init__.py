@@ -3,9 +3,7 @@
 * `metrics`: the SceneGen/MIDI geometry protocol (Chamfer distance, F-score, IoU-B, after rigid
   registration) and robotics metrics in metres in the camera frame (centroid error, volumetric
   IoU, collision completeness, false occupancy).
-* `depth_segmentation`: a simple depth-only instance segmenter (table plane RANSAC + DBSCAN) and
-  Hungarian mask matching.
-* `baselines`: convex-hull and table-extruded oriented-box predictions from depth.
+* `baselines` (masks from `scenegen_core.segmentation.depth_proposals` when asked): convex-hull and table-extruded oriented-box predictions from depth.
 * `visualization`: overlays of posed meshes on images and one summary picture per scene.
 * `evaluate`: the command line `python -m scenegen_core.evaluation.evaluate`.
 """

@@ -6,13 +6,13 @@
   2D convex hull) of the object's points projected onto the table plane, extruded from the table
   plane up to the highest point. Hidden parts inside that prism are covered.
 
-Table plane: always estimated from depth by RANSAC (`depth_segmentation.fit_table_plane`), over
+Table plane: always estimated from depth by RANSAC (`depth_proposals.fit_table_plane`), over
 the pixels outside the object masks (GT masks) or over every pixel (predicted masks, where the
 table is simply the dominant plane); the known table height is never used, so the baselines see
 exactly what a robot would.
 
 Masks: ``gt`` uses the views' masks (object order = truth order, so correspondence is known);
-``pred`` ignores them and segments depth (`depth_segmentation.segment_depth`), so predictions must
+``pred`` ignores them and segments depth (`depth_proposals.segment_depth`), so predictions must
 be matched to the truth by mask IoU.
 
 Output: `PredictedObject`s with the mesh in view 0's camera optical frame, metres — the same
@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
-from scenegen_core.evaluation.depth_segmentation import (
+from scenegen_core.segmentation.depth_proposals import (
     SegmentationConfig,
     TablePlane,
     segment_depth,

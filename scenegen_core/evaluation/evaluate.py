@@ -64,7 +64,7 @@ import numpy as np
 from PIL import Image
 
 from scenegen_core.evaluation.baselines import PredictedObject, box_baseline, hull_baseline
-from scenegen_core.evaluation.depth_segmentation import match_masks
+from scenegen_core.segmentation.depth_proposals import match_masks
 from scenegen_core.evaluation.metrics import (
     ProtocolConfig,
     RoboticsConfig,

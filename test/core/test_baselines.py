@@ -16,7 +16,7 @@ from scenegen_core.evaluation.baselines import (
     min_area_rectangle,
     object_points,
 )
-from scenegen_core.evaluation.depth_segmentation import (
+from scenegen_core.segmentation.depth_proposals import (
     TablePlane,
     mask_iou_matrix,
     match_masks,

@@ -9,8 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
+from scipy.spatial import cKDTree
+
+from scenegen_core.evaluation.metrics import sample_surface
 from scenegen_core.pipeline import PipelineConfig, PipelineError, SceneGenPipeline
 from scenegen_core.placement import back_project
+from scenegen_core.registration import RegistrationConfig
 from scenegen_core.types import View
 from scenegen_core.world import WorldConfig, generate_scene
 from test_checkpoints import weights_root  # noqa: F401  (fixture)
@@ -25,7 +29,8 @@ def pipeline() -> SceneGenPipeline:
 
 @pytest.fixture(scope="module")
 def scene():
-    return generate_scene(11, WorldConfig(min_objects=3, max_objects=3, num_cameras=2, image_width=128, image_height=96))
+    # The idealised world: separated objects, so depth segmentation finds each one.
+    return generate_scene(11, WorldConfig.idealised(min_objects=3, max_objects=3, num_cameras=2, image_width=128, image_height=96))
 
 
 def _check_object_geometry(result, max_faces):
@@ -35,6 +40,16 @@ def _check_object_geometry(result, max_faces):
         assert np.all(np.abs(obj.mesh.vertices) <= 0.5 + 1e-6), "asset meshes live in [-0.5, 0.5]^3"
         assert np.all(np.isfinite(obj.pose.matrix)) and obj.pose.scale > 0
         assert 0.0 <= obj.score <= 1.0
+
+
+def _depth_to_surface(result, view) -> list[float]:
+    """Per object: median distance (metres) of its depth points to its placed mesh (surface samples)."""
+    distances = []
+    for obj in result.objects:
+        surface = sample_surface(obj.mesh_in_output_frame(), 4000, seed=0)
+        points = back_project(view.depth, view.masks[obj.index], view.intrinsics)
+        distances.append(float(np.median(cKDTree(surface).query(points)[0])))
+    return distances
 
 
 def test_single_view_rgbd_gives_metric_objects_in_the_camera_frame(pipeline, scene):
@@ -50,9 +65,15 @@ def test_single_view_rgbd_gives_metric_objects_in_the_camera_frame(pipeline, sce
     _check_object_geometry(result, 800)
     query = result.objects[0]
     np.testing.assert_allclose(query.pose_relative.matrix, np.eye(4), atol=1e-12)
-    # The similarity maps the mean generated object centre onto the mean observed depth centroid.
+    # Registration to depth brings each placed surface closer to its own depth points than the
+    # centre fit it starts from.
+    centre_fit = SceneGenPipeline(dataclasses.replace(pipeline.config, registration=RegistrationConfig(enabled=False)), models=pipeline.models)
+    unregistered = centre_fit.run([view])
+    assert np.mean(_depth_to_surface(result, view)) < np.mean(_depth_to_surface(unregistered, view))
+    # Without registration the similarity maps the mean generated object centre onto the mean
+    # observed depth centroid.
     placed_centres, observed = [], []
-    for obj in result.objects:
+    for obj in unregistered.objects:
         camera_from_scene = obj.pose.matrix @ np.linalg.inv(obj.pose_relative.matrix)
         lo, hi = obj.mesh.transformed(obj.pose_relative).bounds()
         placed_centres.append(camera_from_scene[:3, :3] @ ((lo + hi) / 2) + camera_from_scene[:3, 3])

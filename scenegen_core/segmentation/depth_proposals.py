@@ -1,6 +1,6 @@
 """Depth-only instance segmentation of tabletop scenes, and Hungarian matching of masks.
 
-The stand-in for a learned segmenter (until SAM2 lands): every view's depth is back-projected
+Masks straight from depth (the pipeline's segmenter when no masks are given): every view's depth is back-projected
 into the reference camera frame (view 0's optical frame, metres), the table is found as the
 dominant plane by RANSAC, points clearly above it are clustered with DBSCAN (open3d), and each
 cluster becomes one object whose mask in every view is the set of pixels whose points joined it.
@@ -18,9 +18,8 @@ from typing import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from scenegen_core.geometry import backproject_depth, transform_points
 from scenegen_core.types import View
-from scenegen_core.world.render import backproject_depth
-from scenegen_core.world.transforms import transform_points
 
 
 @dataclass(frozen=True)
