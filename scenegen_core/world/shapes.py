@@ -29,7 +29,6 @@ sphere-like surface with a pole at each end.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import ClassVar, Union
 

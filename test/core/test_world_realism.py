@@ -20,7 +20,6 @@ from scenegen_core.world import dataset, generate
 from scenegen_core.world.appearance import Texture, room_from_dict, room_to_dict
 from scenegen_core.world.render import BACKGROUND_ID, PointLight, backproject_depth, render_meshes
 from scenegen_core.world.scene import (
-    TABLE_ID,
     WorldConfig,
     generate_scene,
     render_scene_camera,
