@@ -20,25 +20,29 @@ ProgressCallback = Callable[[int, int], None]
 
 
 class FlowModel(Protocol):
-    """What the sampler needs: ``model(x [N,C,R,R,R], t [N] (x1000), cond [N,L,C]) -> FlowOutput``."""
+    """What the sampler needs: ``model(x [P*N,C,R,R,R], t [P*N] (x1000), cond [P*N,L,C], num_scenes=P)
+    -> FlowOutput`` for P independent scenes of N objects each."""
 
     training: bool
     config: SSFlowConfig
 
-    def __call__(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> FlowOutput: ...
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, num_scenes: int = 1) -> FlowOutput: ...
 
 
 @dataclass(frozen=True)
 class SamplerConfig:
     """steps: Euler steps; cfg_strength s: v = (1 + s) v_cond - s v_uncond; cfg_interval: guidance
     only for cfg_interval[0] <= t <= cfg_interval[1] (inclusive); rescale_t r: t <- r t / (1 + (r - 1) t)
-    (r > 1 spends more steps near t = 1); sigma_min: noise floor of the flow path."""
+    (r > 1 spends more steps near t = 1); sigma_min: noise floor of the flow path. batch_passes: run
+    a step's conditional and unconditional passes as one scene-batched forward (faster; equal to
+    separate calls up to float rounding) instead of one call each, as the official sampler does."""
 
     steps: int = 25
     cfg_strength: float = 5.0
     cfg_interval: tuple[float, float] = (0.5, 1.0)
     rescale_t: float = 3.0
     sigma_min: float = 1e-5
+    batch_passes: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -121,13 +125,24 @@ class FlowEulerSampler:
         drawn as the official pipeline does (``torch.randn(N, Cin, R, R, R)`` on the generator's device,
         then moved to cond's device), so a CPU generator seeded 42 reproduces ``torch.manual_seed(42)``.
         progress: called as progress(step_index + 1, steps) after each step.
-        The conditional and unconditional passes are separate calls: the model's global attention
-        mixes all rows of a batch, so stacking them would change the result.
+        A step's passes (views, unconditional) run as one scene-batched forward (`_passes`); plain
+        stacking would be wrong, since the model's global attention mixes all objects of a scene.
         """
         if cond.ndim not in (3, 4):
             raise ValueError(f"cond must be [N, L, C] or [V, N, L, C], got {tuple(cond.shape)}")
         views = cond[None] if cond.ndim == 3 else cond
         return self._integrate(model, views, noise, generator, neg_cond, record_trajectory, progress)
+
+    def _passes(self, model, x: torch.Tensor, t: torch.Tensor, contexts: list[torch.Tensor]):
+        """Velocities and poses of the scene x under each context, as one scene-batched forward
+        (`SSFlowModel(..., num_scenes=P)`: global attention stays inside each pass, so this equals P
+        separate calls up to float rounding) or, with batch_passes off, P calls."""
+        if not self.config.batch_passes or len(contexts) == 1:
+            outputs = [model(x, t, c) for c in contexts]
+            return [o.velocity for o in outputs], [o.positions for o in outputs]
+        count = len(contexts)
+        out = model(x.repeat(count, 1, 1, 1, 1), t.repeat(count), torch.cat(contexts), num_scenes=count)
+        return list(out.velocity.chunk(count)), list(out.positions.chunk(count))
 
     def _views_for_step(self, step: int, num_views: int) -> range:
         if num_views == 1:
@@ -169,12 +184,13 @@ class FlowEulerSampler:
             # 1. Conditional velocity and poses (averaged over the step's views); guidance
             #    extrapolates away from the unconditional velocity, which is the same for every view.
             views = self._views_for_step(i, cond.shape[0])
-            outputs = [model(x, t_model, cond[v]) for v in views]
-            velocity = sum(o.velocity for o in outputs) / len(outputs)
-            positions = sum(o.positions for o in outputs) / len(outputs)
             guided = cfg.guided(t)
+            contexts = [cond[v] for v in views] + ([neg_cond] if guided else [])
+            velocities, poses = self._passes(model, x, t_model, contexts)
+            velocity = sum(velocities[: len(views)]) / len(views)
+            positions = sum(poses[: len(views)]) / len(views)
             if guided:
-                velocity = (1 + cfg.cfg_strength) * velocity - cfg.cfg_strength * model(x, t_model, neg_cond).velocity
+                velocity = (1 + cfg.cfg_strength) * velocity - cfg.cfg_strength * velocities[-1]
             # 2. Euler step x_{t_prev} = x_t - (t - t_prev) v; x_0 estimate for inspection only.
             if record_trajectory:
                 x_0 = (1 - cfg.sigma_min) * x - (cfg.sigma_min + (1 - cfg.sigma_min) * t) * velocity

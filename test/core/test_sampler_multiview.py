@@ -67,3 +67,13 @@ def test_bad_condition_shapes_are_rejected(model):
         sampler.sample(model, _cond(1, 0)[0, 0], _noise())
     with pytest.raises(ValueError, match="per view"):
         sampler.sample(model, torch.randn(2, 2, 24, 64), _noise())
+
+
+@pytest.mark.parametrize("views", [1, 3])
+def test_batched_passes_equal_separate_calls(model, views):
+    cond = _cond(views, 5)
+    batched = FlowEulerSampler(SamplerConfig(steps=4, cfg_interval=(0.0, 1.0))).sample(model, cond, _noise())
+    separate = FlowEulerSampler(SamplerConfig(steps=4, cfg_interval=(0.0, 1.0), batch_passes=False)).sample(model, cond, _noise())
+    assert not torch.equal(batched.samples, _noise())
+    torch.testing.assert_close(batched.samples, separate.samples, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(batched.positions, separate.positions, rtol=1e-5, atol=1e-5)

@@ -37,7 +37,8 @@ def sampler_run(request, reference_dir):
     model = _eval_model(reference_dir, CASES[case][0], meta["model_config"])
     args = meta["runs"]["main" if prefix == "" else prefix]["sampler_args"]
     config = SamplerConfig(steps=args["steps"], cfg_strength=args["cfg_strength"],
-                           cfg_interval=tuple(args["cfg_interval"]), rescale_t=args["rescale_t"])
+                           cfg_interval=tuple(args["cfg_interval"]), rescale_t=args["rescale_t"],
+                           batch_passes=False)  # the official call structure; batching: test_sampler_multiview
     model_t: list[torch.Tensor] = []
     hook = model.t_embedder.register_forward_pre_hook(lambda m, inputs: model_t.append(inputs[0].clone()))
     progress: list[tuple[int, int]] = []
