@@ -62,7 +62,9 @@ class SceneDataConfig:
         return WorldConfig.from_dict(self.world)
 
     def fingerprint(self) -> str:
-        text = json.dumps({"format": CACHE_FORMAT, **dataclasses.asdict(self)}, sort_keys=True)
+        # The resolved world, not the given overrides: a change of WorldConfig's defaults is a new cache.
+        fields = {**dataclasses.asdict(self), "world": self.world_config.to_dict()}
+        text = json.dumps({"format": CACHE_FORMAT, **fields}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

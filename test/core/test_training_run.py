@@ -144,3 +144,13 @@ def test_ddp_step_equals_one_process_on_the_combined_batch(trained, tmp_path):
         torch.testing.assert_close(ddp[real], single[real], atol=2e-6, rtol=1e-5, msg=name)
         changed += bool(real.any()) and not torch.equal(single, initial[name])
     assert changed > 10
+
+
+def test_cache_fingerprint_follows_the_resolved_world():
+    from scenegen_core.training.data import SceneDataConfig
+
+    realistic = SceneDataConfig(world={})
+    # Spelling out the defaults is the same data; another preset or one changed field is not.
+    assert realistic.fingerprint() == SceneDataConfig(world=WorldConfig().to_dict()).fingerprint()
+    assert realistic.fingerprint() != SceneDataConfig(world={"preset": "idealised"}).fingerprint()
+    assert realistic.fingerprint() != SceneDataConfig(world={"max_objects": 5}).fingerprint()
