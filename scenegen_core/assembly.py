@@ -30,8 +30,8 @@ from typing import Sequence
 import numpy as np
 from skimage.measure import marching_cubes
 
+from scenegen_core.geometry import transform_points
 from scenegen_core.types import Mesh, Pose, rotation_matrix_to_wxyz
-from scenegen_core.world.transforms import transform_points
 
 POSE_DIM = 8
 """Length of one model pose row: translation (3), quaternion w-first (4), scale (1)."""

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scenegen_core.geometry import backproject_depth
 from scenegen_core.types import CameraIntrinsics, Pose, rotation_matrix_to_wxyz
-from scenegen_core.world.render import backproject_depth
 
 # Scene frame (SceneGen assets are z-up) -> camera optical frame (y down, z forward) for a level camera.
 LEVEL_CAMERA_FROM_SCENE = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])

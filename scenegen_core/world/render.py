@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 import open3d as o3d
 
+from scenegen_core.geometry import backproject_depth, pixel_rays, project_points  # noqa: F401  (re-exported for world users)
 from scenegen_core.types import CameraIntrinsics, Mesh
 from scenegen_core.world.transforms import check_rigid
 
@@ -86,33 +87,6 @@ class RenderResult:
     def mask(self, instance_id: int) -> np.ndarray:
         """[H, W] bool pixels showing that instance."""
         return self.instance_ids == instance_id
-
-
-def pixel_rays(intrinsics: CameraIntrinsics) -> np.ndarray:
-    """[H, W, 3] float64 camera-frame ray directions with unit z (see module docstring)."""
-    u = (np.arange(intrinsics.width) - intrinsics.cx) / intrinsics.fx
-    v = (np.arange(intrinsics.height) - intrinsics.cy) / intrinsics.fy
-    uu, vv = np.meshgrid(u, v)
-    return np.stack([uu, vv, np.ones_like(uu)], axis=-1)
-
-
-def backproject_depth(depth: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
-    """[H, W, 3] float64 camera-frame points (metres) of a z-depth image; invalid pixels give 0 * ray."""
-    depth = np.nan_to_num(np.asarray(depth, dtype=np.float64), nan=0.0)
-    if depth.shape != (intrinsics.height, intrinsics.width):
-        raise ValueError(f"depth {depth.shape} does not match intrinsics {intrinsics.height}x{intrinsics.width}")
-    return pixel_rays(intrinsics) * depth[..., None]
-
-
-def project_points(points_camera: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
-    """[N, 2] float64 pixel coordinates (u, v) of [N, 3] camera-frame points (z must be > 0)."""
-    points = np.asarray(points_camera, dtype=np.float64)
-    if np.any(points[:, 2] <= 0):
-        raise ValueError("cannot project points at or behind the camera (z <= 0)")
-    return np.stack(
-        [intrinsics.fx * points[:, 0] / points[:, 2] + intrinsics.cx, intrinsics.fy * points[:, 1] / points[:, 2] + intrinsics.cy],
-        axis=1,
-    )
 
 
 def _cast_pixels(meshes: Sequence[Mesh], intrinsics: CameraIntrinsics, camera_from_world: np.ndarray):

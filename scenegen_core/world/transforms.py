@@ -5,18 +5,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from scenegen_core.geometry import transform_points  # noqa: F401  (re-exported for world users)
+
 
 def rotation_about(axis: str, degrees: float) -> np.ndarray:
     """[3, 3] float64 right-handed rotation about the x, y or z axis (column-vector convention)."""
     if axis not in ("x", "y", "z"):
         raise ValueError(f"axis must be 'x', 'y' or 'z', got {axis!r}")
     return Rotation.from_euler(axis, degrees, degrees=True).as_matrix()
-
-
-def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a [4, 4] transform to [N, 3] points; returns [N, 3] float64."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    return np.asarray(points, dtype=np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
 
 
 def check_rigid(matrix: np.ndarray, name: str = "camera_from_world") -> np.ndarray:

@@ -48,3 +48,16 @@ def test_blocker_detects_a_ros_import():
     completed = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert completed.returncode != 0
     assert "imported ROS module 'rclpy'" in completed.stderr
+
+
+def test_runtime_path_does_not_import_the_synthetic_world_evaluation_or_training():
+    # Data flows one way: node -> pipeline -> (segmentation, models, placement, registration) ->
+    # geometry/types. The synthetic world, the evaluation and training are test and offline code.
+    code = (
+        "import sys, scenegen_core.pipeline\n"
+        "bad = sorted(m for m in sys.modules if m.startswith(('scenegen_core.world', 'scenegen_core.evaluation', "
+        "'scenegen_core.training')))\n"
+        "assert not bad, bad\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-4000:]
