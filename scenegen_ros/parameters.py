@@ -20,6 +20,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from scenegen_core.pipeline import PipelineConfig
+from scenegen_core.registration import RegistrationConfig
 from scenegen_ros.sync import SyncConfig
 from scenegen_ros.tracking import TrackerConfig
 
@@ -28,6 +29,12 @@ PACKAGE = "scenegen_ros"
 VIEW_PLACEHOLDER = "{view}"
 MODES = ("continuous", "on_demand")
 COLLISION_MODES = ("auto", "true", "false")
+REGISTRATION_MODES = {
+    "similarity": RegistrationConfig(per_object="similarity"),
+    "rigid": RegistrationConfig(per_object="rigid"),
+    "scene": RegistrationConfig(per_object="none"),
+    "off": RegistrationConfig(enabled=False),
+}
 
 _T = Parameter.Type
 
@@ -86,6 +93,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("dtype", _T.STRING, "auto, fp32, fp16 or bf16."),
     ParameterSpec("model_path", _T.STRING, "Weights directory in the official layout; '' = embedded default."),
     ParameterSpec("steps", _T.INTEGER, "Flow sampler steps (>= 1)."),
+    ParameterSpec(
+        "registration", _T.STRING,
+        "Fit of the generated meshes to depth (scenegen_core.registration): 'similarity' (per-object metric scale "
+        "and pose; for weak predicted layouts such as the embedded default's), 'rigid' (one scene scale, per-object "
+        "rigid correction; for the released weights), 'scene' (one similarity for the scene) or 'off' (centre fit).",
+    ),
     ParameterSpec("cfg_strength", _T.DOUBLE, "Classifier-free guidance strength."),
     ParameterSpec("seed", _T.INTEGER, "Sampler noise seed (same seed and input give the same scene)."),
     ParameterSpec("frame_id_override", _T.STRING, "Output frame id; '' = the frame of view 0's image header."),
@@ -145,6 +158,7 @@ class NodeConfig:
     dtype: str
     model_path: str
     steps: int
+    registration: str
     cfg_strength: float
     seed: int
     frame_id_override: str
@@ -175,6 +189,8 @@ class NodeConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not self.collision_topic:
             raise ValueError("collision_topic must not be empty")
+        if self.registration not in REGISTRATION_MODES:
+            raise ValueError(f"registration must be one of {tuple(REGISTRATION_MODES)}, got {self.registration!r}")
         for index, view in enumerate(self.views):
             if not view.image:
                 raise ValueError(f"view {index} has no image topic")
@@ -193,6 +209,7 @@ class NodeConfig:
             cfg_strength=self.cfg_strength,
             max_objects=self.max_objects,
             seed=self.seed,
+            registration=REGISTRATION_MODES[self.registration],
         )
 
     def sync_config(self) -> SyncConfig:

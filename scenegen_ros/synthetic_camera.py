@@ -109,7 +109,7 @@ class SyntheticCameraNode(Node):
     """Publishes one generated scene from every camera at a fixed rate with matching stamps.
 
     Parameters: seed (int), cameras (int), width / height (pixels), min_objects / max_objects,
-    rate_hz (Hz).
+    rate_hz (Hz), world (preset name).
     """
 
     def __init__(self, **node_kwargs) -> None:
@@ -124,11 +124,19 @@ class SyntheticCameraNode(Node):
         min_objects = declare("min_objects", 2, "fewest objects on the table")
         max_objects = declare("max_objects", 4, "most objects on the table")
         rate_hz = declare("rate_hz", 2.0, "publishing rate of every camera, Hz")
+        world = declare(
+            "world", "idealised",
+            "world preset (scenegen_core.world.scene.WorldConfig): 'idealised' (7 primitive kinds, flat colours; "
+            "what the embedded default model was trained on) or 'realistic' (shape families, textures, shadows, "
+            "stacking, truncation)",
+        )
         if not rate_hz > 0:
             raise ValueError(f"rate_hz must be > 0, got {rate_hz}")
-        config = WorldConfig(
-            min_objects=min_objects, max_objects=max_objects, num_cameras=cameras,
-            image_width=width, image_height=height,
+        config = WorldConfig.from_dict(
+            dict(
+                preset=world, min_objects=min_objects, max_objects=max_objects, num_cameras=cameras,
+                image_width=width, image_height=height,
+            )
         )
         self.scene = generate_scene(seed, config)
         self.frames = scene_frames(self.scene)

@@ -41,6 +41,7 @@ def test_yaml_defaults_cover_every_parameter_with_the_declared_type():
     assert config.mode == "continuous" and len(config.views) == defaults["views"] == 1
     assert config.views[0].image == "camera/color/image_raw" and not config.views[0].compressed
     assert config.pipeline_config().steps == defaults["steps"]
+    assert config.pipeline_config().registration.per_object == defaults["registration"] == "similarity"
     assert config.sync_config().slop_s == defaults["sync_slop_s"]
     assert config.tracker_config().object_timeout_s == defaults["object_timeout_s"]
 
@@ -102,6 +103,9 @@ def test_per_view_lists_expand_and_validate():
         config_from_values({**values, "camera_info_topics": []})
     with pytest.raises(ValueError, match="mode must be one of"):
         config_from_values({**values, "mode": "sometimes"})
+    with pytest.raises(ValueError, match="registration must be one of"):
+        config_from_values({**values, "registration": "affine"})
+    assert not config_from_values({**values, "registration": "off"}).pipeline_config().registration.enabled
     with pytest.raises(ValueError, match="views must be >= 1"):
         config_from_values({**values, "views": 0})
 
