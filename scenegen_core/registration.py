@@ -94,6 +94,16 @@ class RegistrationConfig:
             raise ValueError(f"per_object must be one of {PER_OBJECT_MODES}, got {self.per_object!r}")
 
 
+# Named settings for command lines and node parameters: per-object similarity, per-object rigid at
+# the scene's scale, one scene similarity, or none (the centre fit of `placement`).
+REGISTRATION_MODES = {
+    "similarity": RegistrationConfig(per_object="similarity"),
+    "rigid": RegistrationConfig(per_object="rigid"),
+    "scene": RegistrationConfig(per_object="none"),
+    "off": RegistrationConfig(enabled=False),
+}
+
+
 @dataclass(frozen=True)
 class DepthObservation:
     """What the camera saw, for scoring against free space.

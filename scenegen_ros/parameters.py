@@ -20,7 +20,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from scenegen_core.pipeline import PipelineConfig
-from scenegen_core.registration import RegistrationConfig
+from scenegen_core.registration import REGISTRATION_MODES
 from scenegen_ros.sync import SyncConfig
 from scenegen_ros.tracking import TrackerConfig
 
@@ -29,12 +29,7 @@ PACKAGE = "scenegen_ros"
 VIEW_PLACEHOLDER = "{view}"
 MODES = ("continuous", "on_demand")
 COLLISION_MODES = ("auto", "true", "false")
-REGISTRATION_MODES = {
-    "similarity": RegistrationConfig(per_object="similarity"),
-    "rigid": RegistrationConfig(per_object="rigid"),
-    "scene": RegistrationConfig(per_object="none"),
-    "off": RegistrationConfig(enabled=False),
-}
+
 
 _T = Parameter.Type
 
