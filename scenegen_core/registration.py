@@ -1,5 +1,5 @@
-"""Registration of a generated scene to observed depth: one similarity for the scene, then an
-optional rigid correction per object.
+"""Registration of a generated scene to observed depth: one similarity for the scene, then a
+correction per object (rigid or a similarity, `RegistrationConfig.per_object`).
 
 The centre fit of `placement` uses visible-surface medians (biased towards the camera by up to half
 an object) and trusts the predicted layout's centres, so a noisy layout inflates or shrinks the
@@ -10,8 +10,8 @@ metric scale. Here the generated surfaces themselves are fitted to the depth poi
      scene frame is the query object's asset frame, which is upright only if the query stands
      upright). Their scale is the median ratio of observed to generated object extents, their
      translation matches the centroids of the observed objects.
-  2. Coarse score of every hypothesis (truncated nearest-surface distance of the observed points);
-     the best `refine_top` go on.
+  2. Coarse score of every hypothesis (truncated distance of the observed points to the generated
+     surfaces, exact: open3d ray-casting scene); the best `refine_top` go on.
   3. Scaled ICP (open3d point-to-point with scaling) of the observed points, camera frame, to the
      generated surface points, scene frame, over a shrinking correspondence distance; then rigid
      point-to-plane ICP with a Tukey kernel on the generated surface normals.
