@@ -27,8 +27,9 @@ from scenegen_core.evaluation.metrics import RoboticsConfig, robotics_scores
 from scenegen_core.mesh_ops import is_watertight, mesh_volume
 from scenegen_core.world.scene import WorldConfig, generate_scene
 
-# Three well separated objects (gap >= 6 cm) of simple kinds, two cameras, small images.
-EASY = WorldConfig(
+# Three well separated objects (gap >= 6 cm) of simple kinds in the idealised world (no room walls
+# for the depth clusters), two cameras, small images.
+EASY = WorldConfig.idealised(
     min_objects=3,
     max_objects=3,
     min_gap=0.06,

@@ -29,7 +29,7 @@ TINY = {
     "data": {
         "train": {"seed_start": 0, "seed_count": 6},
         "val": {"seed_start": 1000000, "seed_count": 2},
-        "world": {"max_objects": 3, "image_width": 64, "image_height": 64},
+        "world": {"preset": "idealised", "max_objects": 3, "image_width": 64, "image_height": 64},
         "occupancy_resolution": 16, "dino_size": 28, "vggt_size": 28, "workers": 1,
     },
     "vae": {
@@ -87,7 +87,7 @@ def test_both_stages_learn_and_export_a_loadable_bundle(trained):
     assert (run / "flow" / "loss_curves.png").stat().st_size > 1000
     models = load_bundle(trained / "bundle")
     assert models.description == "tiny test bundle"
-    scene = generate_scene(1_100_000, WorldConfig(max_objects=3, image_width=64, image_height=64))
+    scene = generate_scene(1_100_000, WorldConfig.idealised(max_objects=3, image_width=64, image_height=64))
     pipeline = SceneGenPipeline(PipelineConfig(model_path=str(trained / "bundle"), steps=2), models=models)
     result = pipeline.run(scene.views()[:1])
     assert len(result.objects) >= 1 and result.metric
