@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pathlib
+import sys
 
 import pytest
 
@@ -46,6 +47,22 @@ def test_package_xml_validates_and_declares_an_interface_package():
     moveit = next(dep for dep in package.exec_depends if dep.name == "moveit_msgs")
     moveit.evaluate_condition({"SCENEGEN_WITH_MOVEIT": "1"})
     assert moveit.evaluated_condition
+
+
+def test_every_ros_package_the_launch_file_imports_is_an_exec_depend():
+    import ast
+
+    runtime = {dep.name for dep in parse_package(REPO / "package.xml").exec_depends}
+    for path in sorted((REPO / "launch").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = {
+            (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and getattr(node, "level", 0) == 0
+            for alias in node.names
+        }
+        ros_packages = imported - set(sys.stdlib_module_names) - {"scenegen_ros", "scenegen_core"}
+        assert ros_packages <= runtime, f"{path.name} imports {sorted(ros_packages - runtime)} without an exec_depend"
 
 
 def test_interface_dependencies_are_declared():
