@@ -349,7 +349,6 @@ class SceneGenPipeline:
             )
         return objects, placement.metric
 
-
     def _register(self, prepared: _Prepared, meshes: list[Mesh], in_query_frame: list[Pose], initial: Pose):
         """Fit the generated surfaces to view 0's depth (`registration.register_scene`), with the table
         normal from the depth outside the object masks as the up direction when a plane is found."""

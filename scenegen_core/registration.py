@@ -37,7 +37,7 @@ from typing import Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from scenegen_core.geometry import transform_points
+from scenegen_core.geometry import project_points, transform_points
 from scenegen_core.placement import compose
 from scenegen_core.types import CameraIntrinsics, Mesh, Pose, rotation_matrix_to_wxyz
 
@@ -160,29 +160,34 @@ class _Surface:
     ICP targets and free-space probes, and exact point-to-surface distances (open3d ray-casting
     scene) for scoring, so the score does not depend on the sampling density."""
 
-    def __init__(self, meshes: Sequence[Mesh], labels: Sequence[int], count: int, seed: int) -> None:
+    def __init__(self, meshes: dict[int, Mesh], points: np.ndarray, normals: np.ndarray, label: np.ndarray) -> None:
         import open3d as o3d
+
+        self.meshes, self.points, self.normals, self.label = meshes, points, normals, label
+        self._scene = o3d.t.geometry.RaycastingScene()
+        for mesh in meshes.values():
+            self._scene.add_triangles(
+                o3d.core.Tensor(mesh.vertices.astype(np.float32)), o3d.core.Tensor(mesh.faces.astype(np.uint32))
+            )
+
+    @classmethod
+    def sampled(cls, meshes: dict[int, Mesh], count: int, seed: int) -> "_Surface":
+        """`count` area-uniform samples per mesh (label = its key), seeded per key."""
         import trimesh
 
-        self.meshes, self.labels = list(meshes), list(labels)
         points, normals, label = [], [], []
-        self._scene = o3d.t.geometry.RaycastingScene()
-        for k, mesh in zip(labels, meshes):
+        for k, mesh in meshes.items():
             tri = trimesh.Trimesh(mesh.vertices.astype(np.float64), mesh.faces, process=False)
             samples, face = trimesh.sample.sample_surface(tri, count, seed=seed + k)
             points.append(samples)
             normals.append(tri.face_normals[face])
             label.append(np.full(len(samples), k))
-            self._scene.add_triangles(
-                o3d.core.Tensor(mesh.vertices.astype(np.float32)), o3d.core.Tensor(mesh.faces.astype(np.uint32))
-            )
-        self.points = np.concatenate(points)
-        self.normals = np.concatenate(normals)
-        self.label = np.concatenate(label)
-        self._args = (count, seed)
+        return cls(meshes, np.concatenate(points), np.concatenate(normals), np.concatenate(label))
 
     def only(self, k: int) -> "_Surface":
-        return _Surface([self.meshes[self.labels.index(k)]], [k], *self._args)
+        """Object k alone (the same samples)."""
+        own = self.label == k
+        return _Surface({k: self.meshes[k]}, self.points[own], self.normals[own], self.label[own])
 
     def distance(self, points: np.ndarray) -> np.ndarray:
         """[N] float64 unsigned distance of [N, 3] points (this frame) to the nearest surface."""
@@ -236,10 +241,8 @@ def free_space_violation(points_camera: np.ndarray, observation: DepthObservatio
     seen them) or behind the camera, among those two kinds and every point that projects onto
     valid depth."""
     k = observation.intrinsics
-    front = points_camera[:, 2] > 1e-6
-    pts = points_camera[front]
-    u = np.round(k.fx * pts[:, 0] / pts[:, 2] + k.cx).astype(np.int64)
-    v = np.round(k.fy * pts[:, 1] / pts[:, 2] + k.cy).astype(np.int64)
+    pts = points_camera[points_camera[:, 2] > 1e-6]
+    u, v = np.round(project_points(pts, k)).astype(np.int64).T
     inside = (u >= 0) & (u < k.width) & (v >= 0) & (v < k.height)
     observed = observation.nearest_depth[v[inside], u[inside]]
     valid = np.isfinite(observed)
@@ -355,7 +358,7 @@ def register_scene(
         else np.asarray(observed_camera[k], dtype=np.float64)
         for k in used
     }
-    surface = _Surface([meshes_scene[k] for k in used], used, config.model_points, config.seed)
+    surface = _Surface.sampled({k: meshes_scene[k] for k in used}, config.model_points, config.seed)
     own = {k: surface.only(k) for k in used}
 
     # Steps 1-4 for the whole scene.
