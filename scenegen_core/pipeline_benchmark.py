@@ -84,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="also write the timings as JSON to this path")
     args = parser.parse_args(argv)
+    if min(args.objects) < 1 or args.repeats < 1:
+        parser.error(f"--objects and --repeats must be >= 1, got {args.objects} and {args.repeats}")
     if args.threads:
         torch.set_num_threads(args.threads)
     config = PipelineConfig(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from scenegen_core.pipeline_benchmark import main, scene_with
 
 
@@ -23,3 +25,11 @@ def test_benchmark_reports_each_stage_per_object_count(tmp_path, capsys):
         # The stages are timed inside the run, so together they take at most the run's wall time.
         assert 0 < sum(timing["stages"].values()) <= timing["total_s"]
     assert "total s" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["--objects", "0"], ["--repeats", "0"]])
+def test_bad_counts_are_refused_before_any_model_loads(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "must be >= 1" in capsys.readouterr().err
