@@ -91,8 +91,10 @@ def test_same_seed_same_scene_and_other_seed_other_scene(pipeline, scene):
     view = scene.views()[0]
     first, second = pipeline.run([view]), pipeline.run([view])
     for a, b in zip(first.objects, second.objects):
+        # The generator is bit-exact; registration is not: open3d's ICP sums its normal equations
+        # in parallel, in thread order, so poses jitter at ~1e-15 between identical runs.
         np.testing.assert_array_equal(a.mesh.vertices, b.mesh.vertices)
-        np.testing.assert_array_equal(a.pose.matrix, b.pose.matrix)
+        np.testing.assert_allclose(a.pose.matrix, b.pose.matrix, rtol=0, atol=1e-9)
     other = SceneGenPipeline(dataclasses.replace(pipeline.config, seed=7), models=pipeline.models).run([view])
     assert any(
         not np.allclose(a.pose_relative.matrix, b.pose_relative.matrix) for a, b in zip(first.objects[1:], other.objects[1:])
