@@ -32,6 +32,7 @@ from scenegen_core.preprocessing import (
     normalize_dino_pixels,
     preprocess_vggt_image,
 )
+from scenegen_core.runtime import host_to_device
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def encode_condition_tokens(dino: DinoEncoder, vggt: VGGTAggregator, images: Con
     return torch.cat([objects, mask_feats, shared.expand(-1, -1, n, -1, -1)], dim=3)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def build_multiview_conditioning(
     dino: DinoEncoder,
     vggt: VGGTAggregator,
@@ -190,8 +191,13 @@ def build_multiview_conditioning(
     object in every view and in the order the flow model wants (object 0 = query; see
     `order_objects_by_mask_area`). Every mask must be non-empty (ValueError otherwise).
     DINOv2 channels must equal the VGGT embed dim. Returns tokens on the DINO encoder's device.
+    All views go through each encoder in one batch (`encode_condition_tokens`); the uint8 images
+    reach the GPU from pinned memory (`runtime.host_to_device`).
     """
     images = prepare_conditioning_images(rgbs, masks, dino.config.image_size, vggt.config.img_size, vggt.config.patch_size)
+    images = ConditioningImages(
+        dino=host_to_device(images.dino, _module_device(dino)), vggt=host_to_device(images.vggt, _module_device(vggt))
+    )
     tokens = encode_condition_tokens(dino, vggt, images)[0]
     return Conditioning(tokens=tokens, object_context_tokens=dino.num_tokens, vggt_tokens=(tokens.shape[2] - 3 * dino.num_tokens) // 2)
 

@@ -36,6 +36,7 @@ from scenegen_core.models.ss_flow import SSFlowConfig, SSFlowModel
 from scenegen_core.models.vggt.aggregator import VGGTAggregator, VGGTAggregatorConfig
 from scenegen_core.placement import PlacementConfig, back_project, compose, estimate_placement
 from scenegen_core.registration import DepthObservation, RegistrationConfig, register_scene
+from scenegen_core.runtime import synchronize
 from scenegen_core.sampler import FlowEulerSampler, SamplerConfig
 from scenegen_core.segmentation.depth_proposals import (
     SegmentationConfig,
@@ -63,8 +64,12 @@ class PipelineConfig:
     directory with weights in the official layout (`scenegen_core.checkpoints`), or "" for the
     embedded default (the trained bundle in scenegen_core/default_model). untrained: ignore
     model_path and run the tiny architecture with random weights (tests only). device: "cpu", "cuda", "cuda:0"... dtype: "auto" (half precision on
-    CUDA as released, fp32 on CPU), "fp32", "fp16", "bf16". steps / cfg_strength / cfg_interval /
-    rescale_t: flow sampler settings (paper defaults). max_objects: objects beyond this (smallest
+    CUDA as released, fp32 on CPU), "fp32", "fp16", "bf16": the flow and decoder torso.
+    encoder_dtype: the same choices for DINOv2 and VGGT (`resolve_encoder_dtype`; "auto" is bf16 on
+    CUDA where the GPU has it, else fp16, and fp32 on CPU). compile_flow: run the flow model through
+    `torch.compile` (first calls compile: call `SceneGenPipeline.warm_up` at start-up).
+    steps / cfg_strength / cfg_interval / rescale_t / cache_interval: flow sampler settings (paper
+    defaults; cache_interval 1 = no step caching, see SamplerConfig). max_objects: objects beyond this (smallest
     masks first) are dropped with a warning. min_mask_pixels: smaller masks are ignored.
     mesh_max_faces: marching-cubes meshes are simplified to at most this many faces. min_scale:
     floor for predicted scales (the model's ReLU can output 0). seed: noise seed; the same seed and
@@ -75,10 +80,13 @@ class PipelineConfig:
     untrained: bool = False
     device: str = "cpu"
     dtype: str = "auto"
+    encoder_dtype: str = "auto"
+    compile_flow: bool = False
     steps: int = 25
     cfg_strength: float = 5.0
     cfg_interval: tuple[float, float] = (0.5, 1.0)
     rescale_t: float = 3.0
+    cache_interval: int = 1
     max_objects: int = 8
     min_mask_pixels: int = 16
     min_scale: float = 0.05
@@ -89,18 +97,21 @@ class PipelineConfig:
     registration: RegistrationConfig = field(default_factory=RegistrationConfig)
 
     def __post_init__(self) -> None:
-        if self.dtype not in ("auto", "fp32", "fp16", "bf16"):
-            raise ValueError(f"dtype must be auto, fp32, fp16 or bf16, got {self.dtype!r}")
+        for name in ("dtype", "encoder_dtype"):
+            if getattr(self, name) not in PRECISIONS:
+                raise ValueError(f"{name} must be auto, fp32, fp16 or bf16, got {getattr(self, name)!r}")
         for name in ("max_objects", "min_mask_pixels", "mesh_max_faces"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.min_scale > 0:
             raise ValueError(f"min_scale must be > 0, got {self.min_scale}")
-        SamplerConfig(self.steps, self.cfg_strength, tuple(self.cfg_interval), self.rescale_t)
+        _ = self.sampler  # building the SamplerConfig validates the sampler settings
 
     @property
     def sampler(self) -> SamplerConfig:
-        return SamplerConfig(self.steps, self.cfg_strength, tuple(self.cfg_interval), self.rescale_t)
+        return SamplerConfig(
+            self.steps, self.cfg_strength, tuple(self.cfg_interval), self.rescale_t, cache_interval=self.cache_interval
+        )
 
 
 class ScenePipeline(Protocol):
@@ -114,12 +125,34 @@ class ScenePipeline(Protocol):
         """Generate the scene seen in `views` (view 0 is the reference camera)."""
 
 
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+_TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
 def resolve_half_dtype(dtype: str, device: torch.device) -> str | None:
     """Torso precision of the flow and decoder for PipelineConfig.dtype on `device`: None = fp32.
     "auto" is fp16 on CUDA (as released) and fp32 elsewhere (CPU kernels are fp32-fast)."""
     if dtype == "auto":
         return "float16" if device.type == "cuda" else None
     return {"fp32": None, "fp16": "float16", "bf16": "bfloat16"}[dtype]
+
+
+def resolve_encoder_dtype(dtype: str, device: torch.device, bf16_supported: bool | None = None) -> torch.dtype:
+    """Precision of DINOv2 and VGGT (weights and activations) for PipelineConfig.encoder_dtype.
+
+    "auto": on CUDA bf16 where the GPU supports it (compute capability >= 8, VGGT's own inference
+    recipe; bf16 keeps fp32's exponent range, so activations cannot overflow), else fp16; fp32 on
+    other devices (CPU half-precision matmuls are slower than fp32). bf16_supported: None asks
+    torch about `device` (only consulted for "auto" on CUDA)."""
+    if dtype not in PRECISIONS:
+        raise ValueError(f"encoder dtype must be one of {PRECISIONS}, got {dtype!r}")
+    if dtype != "auto":
+        return _TORCH_DTYPES[dtype]
+    if device.type != "cuda":
+        return torch.float32
+    if bf16_supported is None:
+        bf16_supported = torch.cuda.get_device_capability(device)[0] >= 8
+    return torch.bfloat16 if bf16_supported else torch.float16
 
 
 def untrained_default_models(seed: int = 0, device: str = "cpu", half_dtype: str | None = None) -> LoadedModels:
@@ -142,16 +175,32 @@ def untrained_default_models(seed: int = 0, device: str = "cpu", half_dtype: str
 
 
 class _StageClock:
-    def __init__(self) -> None:
+    """Wall-clock seconds per stage. On CUDA each reading first waits for the queued kernels
+    (`runtime.synchronize`), so a stage's GPU work is charged to it and not to the next one."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
         self.timings: list[StageTiming] = []
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        synchronize(self.device)
         start = time.perf_counter()
         try:
             yield
         finally:
+            synchronize(self.device)
             self.timings.append(StageTiming(name, time.perf_counter() - start))
+
+
+@dataclass(frozen=True)
+class WarmUp:
+    """What `SceneGenPipeline.warm_up` ran: object_counts, views per scene, and the wall seconds
+    each object count took (the first includes torch.compile's compilation when enabled)."""
+
+    object_counts: tuple[int, ...]
+    num_views: int
+    seconds: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -181,7 +230,15 @@ class SceneGenPipeline:
             else:
                 models = load_scenegen_models(config.model_path, device=self.device, half_dtype=half_dtype)
         self.models = models
+        self.encoder_dtype = resolve_encoder_dtype(config.encoder_dtype, self.device)
+        # Encoders run in their weights' dtype (DinoEncoder / VGGTAggregator cast their inputs and
+        # hand back float32 tokens), so casting the weights is all half precision needs.
+        for encoder in (models.dino, models.vggt):
+            encoder.to(self.encoder_dtype)
         self._sampler = FlowEulerSampler(config.sampler)
+        # The compiled module shares the eager one's weights; dynamic shapes, so scenes with other
+        # object counts reuse the compiled graph instead of recompiling (see warm_up).
+        self._flow = torch.compile(models.ss_flow, dynamic=True) if config.compile_flow else models.ss_flow
 
     @property
     def description(self) -> str:
@@ -191,7 +248,55 @@ class SceneGenPipeline:
     def trained(self) -> bool:
         return bool(self.models.files)
 
+    @property
+    def flow_model(self) -> torch.nn.Module:
+        """The flow model the sampler calls: `models.ss_flow`, or its torch.compile wrapper (same weights)."""
+        return self._flow
+
     # ------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def warm_up(self, object_counts: Sequence[int] = (1, 2, 3), num_views: int = 1) -> WarmUp:
+        """Run encode -> sample -> decode once per object count on a synthetic image, so the first
+        real scene does not pay for one-off work: torch.compile's compilation (compile_flow),
+        CUDA context and kernel selection, allocator growth. Call it once at start-up, before
+        serving requests (the ROS node's start-up is the intended caller).
+
+        object_counts: scene sizes to run; with compile_flow, 1, 2 and 3 cover every count: torch
+        compiles dimensions of size 1 as constants, so 1 object, and 2 (one non-query object),
+        get their own graphs, and from 3 objects on one dynamic-shape graph serves every count.
+        num_views: views per synthetic scene; the last sampling step batches one pass per view,
+        another graph per view count. Returns what ran and how long each count took."""
+        if not object_counts or min(object_counts) < 1 or num_views < 1:
+            raise ValueError(f"need object counts >= 1 and num_views >= 1, got {object_counts}, {num_views}")
+        rng = np.random.default_rng(0)
+        seconds = []
+        for count in object_counts:
+            size = 32 * count
+            rgb = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            masks = np.zeros((count, size, size), dtype=bool)
+            for k in range(count):
+                masks[k, 8:-8, 32 * k + 8 : 32 * k + 24] = True  # one vertical bar per object
+            start = time.perf_counter()
+            self._decode(self._sample(self._encode([rgb] * num_views, [masks] * num_views)).samples)
+            synchronize(self.device)
+            seconds.append(time.perf_counter() - start)
+        return WarmUp(tuple(object_counts), num_views, tuple(seconds))
+
+    def _encode(self, rgbs: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> torch.Tensor:
+        """Conditioning tokens [V, N, L, C] float32 on the pipeline's device."""
+        cond = build_multiview_conditioning(self.models.dino, self.models.vggt, list(rgbs), list(masks))
+        return cond.tokens.to(self.device)
+
+    def _sample(self, tokens: torch.Tensor):
+        generator = torch.Generator("cpu").manual_seed(self.config.seed)
+        return self._sampler.sample(self._flow, tokens, generator=generator)
+
+    def _decode(self, samples: torch.Tensor) -> np.ndarray:
+        """Occupancy logits [N, R', R', R'] float32 (numpy) of latents [N, C, R, R, R]."""
+        decoder_dtype = next(self.models.ss_decoder.parameters()).dtype
+        return self.models.ss_decoder(samples.to(decoder_dtype)).float()[:, 0].cpu().numpy()
+
+    @torch.inference_mode()
     def run(self, views: Sequence[View]) -> SceneResult:
         """Generate the scene seen in `views` (view 0 is the reference camera).
 
@@ -203,7 +308,7 @@ class SceneGenPipeline:
         views = tuple(views)
         if not views:
             raise PipelineError("no views given")
-        clock = _StageClock()
+        clock = _StageClock(self.device)
         warnings: list[str] = []
         if any(v.masks is None for v in views):
             with clock.stage("segment"):
@@ -211,17 +316,11 @@ class SceneGenPipeline:
         with clock.stage("prepare"):
             prepared = self._prepare(views, warnings)
         with clock.stage("encode"):
-            cond = build_multiview_conditioning(
-                self.models.dino, self.models.vggt, [v.rgb for v in prepared.views], list(prepared.masks)
-            )
+            tokens = self._encode([v.rgb for v in prepared.views], prepared.masks)
         with clock.stage("sample"):
-            tokens = cond.tokens.to(self.device)
-            generator = torch.Generator("cpu").manual_seed(self.config.seed)
-            sampled = self._sampler.sample(self.models.ss_flow, tokens, generator=generator)
+            sampled = self._sample(tokens)
         with clock.stage("decode"):
-            with torch.no_grad():
-                decoder_dtype = next(self.models.ss_decoder.parameters()).dtype
-                logits = self.models.ss_decoder(sampled.samples.to(decoder_dtype)).float()[:, 0].cpu().numpy()
+            logits = self._decode(sampled.samples)
         with clock.stage("mesh"):
             meshes = [simplify_to_face_budget(voxels_to_mesh(grid > 0), self.config.mesh_max_faces) for grid in logits]
             scores = [_occupancy_confidence(grid) for grid in logits]

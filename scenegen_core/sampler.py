@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from scenegen_core.models.ss_flow import FlowOutput, SSFlowConfig
+from scenegen_core.runtime import host_to_device
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -35,7 +36,10 @@ class SamplerConfig:
     only for cfg_interval[0] <= t <= cfg_interval[1] (inclusive); rescale_t r: t <- r t / (1 + (r - 1) t)
     (r > 1 spends more steps near t = 1); sigma_min: noise floor of the flow path. batch_passes: run
     a step's conditional and unconditional passes as one scene-batched forward (faster; equal to
-    separate calls up to float rounding) instead of one call each, as the official sampler does."""
+    separate calls up to float rounding) instead of one call each, as the official sampler does.
+    cache_interval k: step caching (Fast-SAM3D's shape rule, arXiv 2602.05293): with k > 1 only
+    the steps `evaluated_steps` marks run the model, the others extrapolate the velocity linearly
+    in t from the last two evaluated steps and keep their poses; 1 = every step runs the model."""
 
     steps: int = 25
     cfg_strength: float = 5.0
@@ -43,10 +47,13 @@ class SamplerConfig:
     rescale_t: float = 3.0
     sigma_min: float = 1e-5
     batch_passes: bool = True
+    cache_interval: int = 1
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if self.cache_interval < 1:
+            raise ValueError(f"cache_interval must be >= 1, got {self.cache_interval}")
         if self.rescale_t <= 0:
             raise ValueError(f"rescale_t must be > 0, got {self.rescale_t}")
         lo, hi = self.cfg_interval
@@ -64,16 +71,53 @@ class SamplerConfig:
         """Whether the step starting at flow time t runs the unconditional pass too."""
         return self.cfg_strength > 0 and self.cfg_interval[0] <= t <= self.cfg_interval[1]
 
-    def model_passes(self) -> int:
-        """Forward passes of one full sampling run (2 per guided step, 1 otherwise)."""
-        return sum(2 if self.guided(float(t)) else 1 for t in self.time_grid()[:-1])
+    def evaluated_steps(self) -> tuple[bool, ...]:
+        """Per step: whether it runs the model (True) or reuses the cache (False, cache_interval > 1).
+
+        Step i runs the model when i is a multiple of cache_interval, when it is the last step (its
+        poses are the result), or when fewer than two of the evaluated steps before it share its
+        guidance state: the linear extrapolation needs two velocities of the same kind, and a guided
+        velocity is a different function of x than an unguided one."""
+        grid = self.time_grid()
+        evaluated: list[bool] = []
+        history: list[bool] = []  # guidance state of the evaluated steps so far
+        for i in range(self.steps):
+            guided = self.guided(float(grid[i]))
+            run = (
+                self.cache_interval == 1
+                or i % self.cache_interval == 0
+                or i == self.steps - 1
+                or len(history) < 2
+                or history[-1] != guided
+                or history[-2] != guided
+            )
+            evaluated.append(run)
+            if run:
+                history.append(guided)
+        return tuple(evaluated)
+
+    def model_passes(self, num_views: int = 1) -> int:
+        """Forward passes (each over the scene's N objects) of one sampling run with `num_views`
+        views: per evaluated step one conditional pass (all views on the last step, see
+        `FlowEulerSampler.sample`) plus one unconditional pass when guided; cached steps none."""
+        if num_views < 1:
+            raise ValueError(f"num_views must be >= 1, got {num_views}")
+        grid = self.time_grid()
+        passes = 0
+        for i, run in enumerate(self.evaluated_steps()):
+            if run:
+                views = num_views if i == self.steps - 1 else 1
+                passes += views + (1 if self.guided(float(grid[i])) else 0)
+        return passes
 
 
 @dataclass(frozen=True)
 class SamplingStep:
     """One Euler step from t to t_prev. x_t: state AFTER the step [N,C,R,R,R] float32;
     x_0: the data prediction at t (from the guided velocity); positions: [N, pose_dim] float32 of the
-    conditional pass; guided: whether CFG ran."""
+    conditional pass (of the last evaluated step when this one was cached); guided: whether CFG
+    applies at t; evaluated: whether the model ran (False: velocity extrapolated, see
+    SamplerConfig.cache_interval)."""
 
     t: float
     t_prev: float
@@ -81,6 +125,7 @@ class SamplingStep:
     x_t: torch.Tensor
     x_0: torch.Tensor
     positions: torch.Tensor
+    evaluated: bool = True
 
 
 @dataclass(frozen=True)
@@ -101,7 +146,7 @@ class FlowEulerSampler:
     def __init__(self, config: SamplerConfig = SamplerConfig()):
         self.config = config
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(
         self,
         model: FlowModel,
@@ -125,7 +170,7 @@ class FlowEulerSampler:
         drawn as the official pipeline does (``torch.randn(N, Cin, R, R, R)`` on the generator's device,
         then moved to cond's device), so a CPU generator seeded 42 reproduces ``torch.manual_seed(42)``.
         progress: called as progress(step_index + 1, steps) after each step.
-        A step's passes (views, unconditional) run as one scene-batched forward (`_passes`); plain
+        A step's passes (views, unconditional) run as one scene-batched forward (`passes`); plain
         stacking would be wrong, since the model's global attention mixes all objects of a scene.
         """
         if cond.ndim not in (3, 4):
@@ -133,10 +178,13 @@ class FlowEulerSampler:
         views = cond[None] if cond.ndim == 3 else cond
         return self._integrate(model, views, noise, generator, neg_cond, record_trajectory, progress)
 
-    def _passes(self, model, x: torch.Tensor, t: torch.Tensor, contexts: list[torch.Tensor]):
+    def passes(self, model, x: torch.Tensor, t: torch.Tensor, contexts: list[torch.Tensor]):
         """Velocities and poses of the scene x under each context, as one scene-batched forward
         (`SSFlowModel(..., num_scenes=P)`: global attention stays inside each pass, so this equals P
-        separate calls up to float rounding) or, with batch_passes off, P calls."""
+        separate calls up to float rounding) or, with batch_passes off, P calls.
+
+        x: [N, C, R, R, R] float32; t: [N] (flow time x 1000); contexts: P tensors [N, L, C].
+        Returns (P velocities [N, C, R, R, R] float32, P poses [N, pose_dim] float32)."""
         if not self.config.batch_passes or len(contexts) == 1:
             outputs = [model(x, t, c) for c in contexts]
             return [o.velocity for o in outputs], [o.positions for o in outputs]
@@ -158,7 +206,7 @@ class FlowEulerSampler:
         if noise is None:
             mc = model.config
             shape = (cond.shape[1], mc.in_channels, mc.resolution, mc.resolution, mc.resolution)
-            noise = torch.randn(shape, generator=generator, device=generator.device).to(cond.device)
+            noise = host_to_device(torch.randn(shape, generator=generator, device=generator.device), cond.device)
         if model.training:
             raise ValueError("sampler needs the model in eval mode (call model.eval())")
         if noise.ndim != 5 or not noise.is_floating_point():
@@ -175,28 +223,39 @@ class FlowEulerSampler:
 
         cfg = self.config
         t_seq = cfg.time_grid()
+        evaluated = cfg.evaluated_steps()
         x = noise
         steps: list[SamplingStep] = []
         positions = None
+        cache: list[tuple[float, torch.Tensor]] = []  # (t, guided velocity) of the last two evaluated steps
         for i in range(cfg.steps):
             t, t_prev = float(t_seq[i]), float(t_seq[i + 1])
-            t_model = torch.full((n,), 1000.0 * t, dtype=torch.float32, device=x.device)
-            # 1. Conditional velocity and poses (averaged over the step's views); guidance
-            #    extrapolates away from the unconditional velocity, which is the same for every view.
-            views = self._views_for_step(i, cond.shape[0])
             guided = cfg.guided(t)
-            contexts = [cond[v] for v in views] + ([neg_cond] if guided else [])
-            velocities, poses = self._passes(model, x, t_model, contexts)
-            velocity = sum(velocities[: len(views)]) / len(views)
-            positions = sum(poses[: len(views)]) / len(views)
-            if guided:
-                velocity = (1 + cfg.cfg_strength) * velocity - cfg.cfg_strength * velocities[-1]
+            if evaluated[i]:
+                # 1. Conditional velocity and poses (averaged over the step's views); guidance
+                #    extrapolates away from the unconditional velocity, which is the same for every view.
+                t_model = torch.full((n,), 1000.0 * t, dtype=torch.float32, device=x.device)
+                views = self._views_for_step(i, cond.shape[0])
+                contexts = [cond[v] for v in views] + ([neg_cond] if guided else [])
+                velocities, poses = self.passes(model, x, t_model, contexts)
+                velocity = sum(velocities[: len(views)]) / len(views)
+                positions = sum(poses[: len(views)]) / len(views)
+                if guided:
+                    velocity = (1 + cfg.cfg_strength) * velocity - cfg.cfg_strength * velocities[-1]
+                cache = [*cache[-1:], (t, velocity)]
+            else:
+                # 1'. Cached step: first-order Taylor extrapolation of the velocity in t from the last
+                #     two evaluated steps (the shape latent moves smoothly). Poses are not integrated,
+                #     only read from the last step, which always runs the model, so they keep the
+                #     last evaluated values here instead of being extrapolated (the volatile part).
+                (t_b, v_b), (t_a, v_a) = cache
+                velocity = v_a + (v_a - v_b) * ((t - t_a) / (t_a - t_b))
             # 2. Euler step x_{t_prev} = x_t - (t - t_prev) v; x_0 estimate for inspection only.
             if record_trajectory:
                 x_0 = (1 - cfg.sigma_min) * x - (cfg.sigma_min + (1 - cfg.sigma_min) * t) * velocity
             x = x - (t - t_prev) * velocity
             if record_trajectory:
-                steps.append(SamplingStep(t, t_prev, guided, x, x_0, positions))
+                steps.append(SamplingStep(t, t_prev, guided, x, x_0, positions, evaluated[i]))
             if progress is not None:
                 progress(i + 1, cfg.steps)
         return SamplingResult(

@@ -1,8 +1,9 @@
 """VGGT aggregator: DINOv2 patch embedding followed by alternating frame / global attention.
 
 This is the only part of VGGT that SceneGen uses: the scene image's last-layer tokens become
-part of every object's conditioning (see `scenegen_core.conditioning`). fp32 throughout, no
-autocast, as in the official pipeline.
+part of every object's conditioning (see `scenegen_core.conditioning`). No autocast: it computes
+in its weights' dtype, fp32 as in the official pipeline unless the module was cast to half
+precision (`PipelineConfig.encoder_dtype`).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class VGGTAggregatorConfig:
 
 @dataclass(frozen=True)
 class AggregatorOutput:
-    """layers: one [B, S, P, 2C] float32 tensor per depth step; channels [0, C) are the frame
+    """layers: one [B, S, P, 2C] tensor (the aggregator's weight dtype) per depth step; channels [0, C) are the frame
     block's output, [C, 2C) the global block's output of that step. P = patch_start_idx + patches.
     """
 
@@ -149,7 +150,8 @@ class VGGTAggregator(nn.Module):
     def forward(self, images: torch.Tensor) -> AggregatorOutput:
         """images: [B, S, 3, H, W] float32 RGB in [0, 1] (H, W multiples of the patch size);
         S frames of one scene attend to each other in the global blocks, batches never mix.
-        Always runs in fp32 (autocast disabled), as the official pipeline does."""
+        Autocast is disabled: the blocks compute in the weights' dtype (fp32 as the official
+        pipeline, or the half dtype the module was cast to; the normalised images are cast to it)."""
         if images.ndim != 5 or images.shape[2] != 3:
             raise ValueError(f"aggregator expects [B, S, 3, H, W] images, got {tuple(images.shape)}")
         if images.dtype != torch.float32:
@@ -165,6 +167,7 @@ class VGGTAggregator(nn.Module):
 
         # 1. ImageNet normalisation, then DINOv2 on every frame independently.
         normalised = ((images - self._resnet_mean) / self._resnet_std).reshape(batch * frames, 3, height, width)
+        normalised = normalised.to(self.camera_token.dtype)
         patch_tokens = self.patch_embed(normalised).patch_tokens
 
         # 2. Camera + register tokens (first-frame slot vs later-frame slot) before the patches.
@@ -191,7 +194,7 @@ class VGGTAggregator(nn.Module):
             layers.append(torch.cat([frame_out, global_out], dim=-1))
         return AggregatorOutput(layers=tuple(layers), patch_start_idx=self.patch_start_idx)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def encode_scene(self, images: torch.Tensor) -> torch.Tensor:
         """SceneGen's ``encode_vggt_image``: last layer of batch element 0, [S, P, 2C] float32."""
-        return self.forward(images).last[0]
+        return self.forward(images).last[0].float()
