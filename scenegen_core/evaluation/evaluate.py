@@ -616,6 +616,10 @@ def main(argv: list[str] | None = None) -> int:
         "default model, else a weights directory in the official layout",
     )
     parser.add_argument("--scenegen-steps", type=int, default=25, help="flow sampling steps for --scenegen-model")
+    parser.add_argument("--scenegen-rescale-t", type=float, default=3.0, help="time-grid rescaling for --scenegen-model")
+    parser.add_argument(
+        "--scenegen-cache-interval", type=int, default=1, help="step caching for --scenegen-model: the model runs every k-th step"
+    )
     args = parser.parse_args(argv)
 
     if args.scenegen_model is not None:
@@ -626,8 +630,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--scenegen-model runs in one process: use --workers 1")
 
         model_path = "" if args.scenegen_model == "default" else args.scenegen_model
-        pipeline = SceneGenPipeline(PipelineConfig(model_path=model_path, steps=args.scenegen_steps))
-        print(f"scenegen: {pipeline.description}")
+        pipeline = SceneGenPipeline(
+            PipelineConfig(
+                model_path=model_path, steps=args.scenegen_steps, rescale_t=args.scenegen_rescale_t,
+                cache_interval=args.scenegen_cache_interval,
+            )
+        )
+        sampler = pipeline.config.sampler
+        print(
+            f"scenegen: {pipeline.description}; {sampler.steps} steps, rescale_t {sampler.rescale_t}, "
+            f"cache interval {sampler.cache_interval} ({sampler.model_passes()} flow passes)"
+        )
         if "scenegen" not in METHODS:
             register_method("scenegen", pipeline_method(pipeline))
         if "scenegen" not in args.methods:

@@ -162,11 +162,13 @@ def test_cli_scores_the_embedded_scenegen_default(data_dir, tmp_path, capsys):
     code = main(
         ["--data", str(data_dir), "--split", "test", "--methods", "box_gt", "--points", "300",
          "--voxel-size", "0.01", "--figures", "0", "--limit", "1", "--scenegen-model", "default",
-         "--scenegen-steps", "1", "--out", str(out)]
+         "--scenegen-steps", "5", "--scenegen-rescale-t", "2", "--scenegen-cache-interval", "2", "--out", str(out)]
     )  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
     assert "embedded default" in printed.splitlines()[0] and "UNTRAINED" not in printed.splitlines()[0]
+    # 5 steps, interval 2: step 3 reuses the cache; steps 0-3 are guided (2 passes), the last is not.
+    assert "5 steps, rescale_t 2.0, cache interval 2 (7 flow passes)" in printed.splitlines()[0]
     rows = [line.split() for line in printed.strip().splitlines() if line.split()[:1] in (["box_gt"], ["scenegen"])]
     assert [row[0] for row in rows] == ["box_gt", "scenegen"]
     detected, failed = float(rows[1][1]), float(rows[1][4])
