@@ -13,7 +13,10 @@ its `timeout_s` (<= 0: the `service_timeout_s` parameter), then answers "timeout
 
 Every bad input (undecodable image, size mismatch, missing CameraInfo, depth without a valid
 reading, a view that stopped publishing, a busy service) is logged as a warning, counted and shown
-on /diagnostics; the frame is skipped and the node keeps running.
+on /diagnostics; the frame is skipped and the node keeps running. A view stream counts as stopped
+from the arrival times its subscription records (`scenegen_ros.sync.ArrivalMonitor`): silent for
+longer than `stale_set_timeout_s` and `stale_periods` of its observed periods, not counting the
+time the diagnostics timer itself ran late (the executor could not take messages then).
 """
 
 from __future__ import annotations
@@ -56,7 +59,15 @@ from scenegen_ros.image_conversion import (
 from scenegen_ros.msg import Scene
 from scenegen_ros.parameters import NODE_NAME, NodeConfig, ViewTopics, declare_parameters
 from scenegen_ros.srv import GenerateScene
-from scenegen_ros.sync import ApproximateTimeSynchronizer, LatestSlot, StreamKey, StreamKind, SyncedSet
+from scenegen_ros.sync import (
+    ApproximateTimeSynchronizer,
+    ArrivalMonitor,
+    LatestSlot,
+    StreamKey,
+    StreamKind,
+    SyncedSet,
+    TimerLateness,
+)
 from scenegen_ros.tracking import ObjectTracker
 
 DIAGNOSTIC_NAME = "scenegen_node: pipeline"
@@ -149,12 +160,13 @@ class SceneGenNode(Node):
         self._stale: set[StreamKey] = set()  # touched only by the diagnostics timer
         self._collision_cls = self._collision_object_class()
 
-        # Sync state: touched by subscription callbacks (one group) and the service (under _cv).
+        # Sync state: touched by subscription callbacks (one group), the diagnostics timer (same
+        # group) and the service and worker (under _cv).
         self._cv = threading.Condition()
         self._stream_topics_by_key = self._stream_topics(self.config.views)
-        self._sync = ApproximateTimeSynchronizer(
-            list(self._stream_topics_by_key), self.config.sync_config(), start_s=time.monotonic()
-        )
+        streams = list(self._stream_topics_by_key)
+        self._sync = ApproximateTimeSynchronizer(streams, self.config.sync_config())
+        self._arrivals = ArrivalMonitor(streams, self.config.staleness_config(), start_s=time.monotonic())
         self._slot: LatestSlot[tuple[_ViewInput, ...]] = LatestSlot()
         self._latest_inputs: tuple[_ViewInput, ...] | None = None
         self._camera_infos: dict[int, CameraInfo] = {}
@@ -177,6 +189,7 @@ class SceneGenNode(Node):
             callback_group=ReentrantCallbackGroup(),
         )
         self._diag_timer = self.create_timer(self.config.diagnostics_period_s, self._on_diagnostics_timer)
+        self._diag_lateness = TimerLateness(self.config.diagnostics_period_s, start_s=time.monotonic())
         self._worker = threading.Thread(target=self._worker_loop, name="scenegen_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(
@@ -233,6 +246,11 @@ class SceneGenNode(Node):
 
     def _make_stream_callback(self, key: StreamKey, topic: str):
         def callback(msg) -> None:
+            # Read before the lock and the decoding, which a busy node can delay: the stamp says
+            # when the executor took the message, the nearest this node gets to its arrival.
+            arrival_s = time.monotonic()
+            with self._cv:
+                self._arrivals.arrived(key, arrival_s)
             try:
                 array = _decode(key.kind, msg)
             except ImageConversionError as error:
@@ -240,7 +258,7 @@ class SceneGenNode(Node):
                 return
             stamp_ns = stamp_to_ns(msg.header.stamp)
             with self._cv:
-                synced = self._sync.add(key, stamp_ns, _Frame(array, msg.header), time.monotonic())
+                synced = self._sync.add(key, stamp_ns, _Frame(array, msg.header))
                 if synced is not None:
                     self._on_synced_set(synced)
 
@@ -506,21 +524,30 @@ class SceneGenNode(Node):
 
     def _on_diagnostics_timer(self) -> None:
         now = time.monotonic()
+        # This timer shares the subscriptions' callback group: its lateness is time in which they
+        # could not take messages either.
+        lateness = self._diag_lateness.run(now)
         with self._cv:
-            stale = {key: self._sync.seconds_since_last(key, now) for key in self._sync.stale_streams(now)}
+            stale = self._arrivals.stale(now, executor_lag_s=lateness)
+            periods = {key: self._arrivals.period_s(key) for key in self._stream_topics_by_key}
             sync_dropped, slot_dropped = self._sync.messages_dropped, self._slot.dropped
             busy = self._worker_busy
-        stale_text = [f"{key} ('{self._stream_topics_by_key[key]}') silent for {age:.1f} s" for key, age in stale.items()]
-        for key, text in zip(stale, stale_text):
-            if key not in self._stale:  # log once per episode; the status stays WARN meanwhile
+        stale_text = [
+            f"{s.stream} ('{self._stream_topics_by_key[s.stream]}') silent for {s.silent_s:.1f} s "
+            f"(limit {s.limit_s:.1f} s)"
+            for s in stale
+        ]
+        for silence, text in zip(stale, stale_text):
+            if silence.stream not in self._stale:  # log once per episode; the status stays WARN meanwhile
                 self._warn("stale_view", f"{text}: no complete set can form")
         with self._stats_lock:
             self._stats.stale = tuple(stale_text)
             if stale_text:
                 self._stats.warnings_since_publish.extend(stale_text)
-        for key in self._stale - set(stale):
+        now_stale = {s.stream for s in stale}
+        for key in sorted(self._stale - now_stale):
             self.get_logger().info(f"{key} ('{self._stream_topics_by_key[key]}') publishes again")
-        self._stale = set(stale)
+        self._stale = now_stale
         with self._tracker_lock:
             expired = self._tracker.expire(self.get_clock().now().nanoseconds * 1e-9)
             tracked = len(self._tracker.active_ids)
@@ -529,7 +556,11 @@ class SceneGenNode(Node):
         self._diag_pub.publish(
             self._diagnostic_array(
                 {"sets_dropped": slot_dropped, "messages_dropped": sync_dropped, "worker_busy": busy,
-                 "tracked_objects": tracked, "expired_objects": " ".join(map(str, expired))}
+                 "tracked_objects": tracked, "expired_objects": " ".join(map(str, expired)),
+                 "stream_periods_s": " | ".join(
+                     f"{key} {'-' if period is None else f'{period:.2f}'}" for key, period in periods.items()
+                 ),
+                 "timer_lateness_s": f"{lateness:.3f}"}
             )
         )
 

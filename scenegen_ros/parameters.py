@@ -21,7 +21,7 @@ from rclpy.parameter import Parameter
 
 from scenegen_core.pipeline import PipelineConfig
 from scenegen_core.registration import REGISTRATION_MODES
-from scenegen_ros.sync import SyncConfig
+from scenegen_ros.sync import StalenessConfig, SyncConfig
 from scenegen_ros.tracking import TrackerConfig
 
 NODE_NAME = "scenegen_node"
@@ -72,7 +72,13 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ),
     ParameterSpec(
         "stale_set_timeout_s", _T.DOUBLE,
-        "A view with no message for this long is reported (warning + diagnostic), seconds.",
+        "A view stream with no message for this long (and for stale_periods of its observed periods) is reported "
+        "(warning + diagnostic), seconds; time the node itself could not run callbacks does not count.",
+    ),
+    ParameterSpec(
+        "stale_periods", _T.DOUBLE,
+        "A view stream is reported only when silent for more than this many of its observed inter-arrival periods "
+        "(median of the recent ones) as well, so a slow or lossy camera is not reported between frames (> 0).",
     ),
     ParameterSpec(
         "require_camera_info", _T.BOOL,
@@ -145,6 +151,7 @@ class NodeConfig:
     sync_slop_s: float
     queue_size: int
     stale_set_timeout_s: float
+    stale_periods: float
     require_camera_info: bool
     mode: str
     service_timeout_s: float
@@ -191,8 +198,9 @@ class NodeConfig:
                 raise ValueError(f"view {index} has no image topic")
             if view.depth and not view.camera_info:
                 raise ValueError(f"view {index} has a depth topic but no camera_info topic (depth needs intrinsics)")
-        # The sync and tracker configs validate their own ranges.
+        # The sync, staleness and tracker configs validate their own ranges.
         self.sync_config()
+        self.staleness_config()
         self.tracker_config()
 
     def pipeline_config(self) -> PipelineConfig:
@@ -208,7 +216,10 @@ class NodeConfig:
         )
 
     def sync_config(self) -> SyncConfig:
-        return SyncConfig(self.sync_slop_s, self.queue_size, self.stale_set_timeout_s)
+        return SyncConfig(self.sync_slop_s, self.queue_size)
+
+    def staleness_config(self) -> StalenessConfig:
+        return StalenessConfig(timeout_s=self.stale_set_timeout_s, periods=self.stale_periods)
 
     def tracker_config(self) -> TrackerConfig:
         return TrackerConfig(max_match_cost_m=self.track_max_match_cost_m, object_timeout_s=self.object_timeout_s)

@@ -6,8 +6,11 @@ stamp lies within `slop_s` of the others; the newest such set wins and everythin
 it is consumed. Sets go into a `LatestSlot`, which keeps only the newest unprocessed set so the
 (slow) inference always works on fresh data; replaced sets are counted as dropped.
 
-A stream that stops publishing blocks every set; `stale_streams(now_s)` names it so the node can
-warn and report it on /diagnostics.
+A stream that stops publishing blocks every set; an `ArrivalMonitor` names it so the node can warn
+and report it on /diagnostics. It judges silence from arrival times (the monotonic clock read at
+the top of the subscription callback), against a limit that grows with the stream's observed
+period, and forgives the time the node's executor could not run callbacks (`TimerLateness`): a
+busy node must not blame a camera for messages that waited in its own queues.
 
 All times are passed in explicitly (stamps in integer nanoseconds, arrival clock in seconds) so
 the logic is deterministic and testable without a clock or sleeps.
@@ -16,6 +19,7 @@ the logic is deterministic and testable without a clock or sleeps.
 from __future__ import annotations
 
 import enum
+import statistics
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Generic, Mapping, Sequence, TypeVar
@@ -45,20 +49,41 @@ class StreamKey:
 @dataclass(frozen=True)
 class SyncConfig:
     """slop_s: max spread of stamps inside one set, seconds. queue_size: messages buffered per
-    stream while waiting for partners (older ones are dropped). stale_timeout_s: a stream with
-    no message for this long (wall clock, seconds) is reported stale."""
+    stream while waiting for partners (older ones are dropped)."""
 
     slop_s: float = 0.05
     queue_size: int = 5
-    stale_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
         if not self.slop_s >= 0:
             raise ValueError(f"slop_s must be >= 0, got {self.slop_s}")
         if self.queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {self.queue_size}")
-        if not self.stale_timeout_s > 0:
-            raise ValueError(f"stale_timeout_s must be > 0, got {self.stale_timeout_s}")
+
+
+@dataclass(frozen=True)
+class StalenessConfig:
+    """When a stream counts as stale (all times on the arrival clock, seconds).
+
+    timeout_s: a stream is stale only when silent for longer than this, and
+    periods: longer than this many of its observed inter-arrival periods as well, so a slow or lossy
+        stream (a 0.2 Hz camera, or one whose transport drops 3 frames in 4) is not reported between
+        the frames it does deliver.
+    window: recent inter-arrival intervals per stream whose median is the observed period (the
+        median, because a stall followed by a burst of queued messages gives outliers both ways).
+    """
+
+    timeout_s: float = 2.0
+    periods: float = 3.0
+    window: int = 9
+
+    def __post_init__(self) -> None:
+        if not self.timeout_s > 0:
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if not self.periods > 0:
+            raise ValueError(f"periods must be > 0, got {self.periods}")
+        if self.window < 1:
+            raise ValueError(f"window must be >= 1, got {self.window}")
 
 
 @dataclass(frozen=True)
@@ -91,29 +116,23 @@ class SyncedSet:
 class ApproximateTimeSynchronizer:
     """Matches messages of several streams by header stamp.
 
-    Not thread-safe: the caller serialises `add` / `stale_streams` (the node does it under its lock).
+    Not thread-safe: the caller serialises `add` (the node does it under its lock).
     The first stream is the reference: candidate sets are anchored on its messages, newest first.
     """
 
-    def __init__(self, streams: Sequence[StreamKey], config: SyncConfig, start_s: float) -> None:
-        if not streams:
-            raise ValueError("at least one stream is needed")
-        if len(set(streams)) != len(streams):
-            raise ValueError(f"duplicate streams in {list(streams)}")
+    def __init__(self, streams: Sequence[StreamKey], config: SyncConfig) -> None:
+        self.streams: tuple[StreamKey, ...] = _check_streams(streams)
         self.config = config
-        self.streams: tuple[StreamKey, ...] = tuple(streams)
         self._buffers: dict[StreamKey, deque[StampedItem]] = {s: deque() for s in self.streams}
-        self._last_arrival_s: dict[StreamKey, float] = {s: start_s for s in self.streams}
         self._last_emitted_ns: int | None = None
         self.messages_dropped = 0
         self.sets_emitted = 0
 
-    def add(self, stream: StreamKey, stamp_ns: int, payload: Any, now_s: float) -> SyncedSet | None:
-        """Buffer one message (arrived at wall time `now_s`) and return the newest complete set
-        it completes, or None. Messages at or before the last emitted set's stamp are dropped."""
+    def add(self, stream: StreamKey, stamp_ns: int, payload: Any) -> SyncedSet | None:
+        """Buffer one message and return the newest complete set it completes, or None. Messages
+        at or before the last emitted set's stamp are dropped."""
         if stream not in self._buffers:
             raise ValueError(f"unknown stream {stream}; configured: {[str(s) for s in self.streams]}")
-        self._last_arrival_s[stream] = now_s
         if self._is_too_old(stream, stamp_ns):
             self.messages_dropped += 1
             return None
@@ -128,14 +147,6 @@ class ApproximateTimeSynchronizer:
             buffer.popleft()
             self.messages_dropped += 1
         return self._match()
-
-    def stale_streams(self, now_s: float) -> tuple[StreamKey, ...]:
-        """Streams without a message for longer than `stale_timeout_s` (since start if never)."""
-        limit = self.config.stale_timeout_s
-        return tuple(s for s in self.streams if now_s - self._last_arrival_s[s] > limit)
-
-    def seconds_since_last(self, stream: StreamKey, now_s: float) -> float:
-        return now_s - self._last_arrival_s[stream]
 
     def _is_too_old(self, stream: StreamKey, stamp_ns: int) -> bool:
         # Sets only move forward in time: a new anchor must be newer than the last emitted one,
@@ -205,6 +216,102 @@ class ApproximateTimeSynchronizer:
                 item = buffer.popleft()
                 if item is not used:
                     self.messages_dropped += 1
+
+
+def _check_streams(streams: Sequence[StreamKey]) -> tuple[StreamKey, ...]:
+    if not streams:
+        raise ValueError("at least one stream is needed")
+    if len(set(streams)) != len(streams):
+        raise ValueError(f"duplicate streams in {list(streams)}")
+    return tuple(streams)
+
+
+@dataclass(frozen=True)
+class Silence:
+    """A stale stream: silent_s since its last message (or since start), over its limit_s; both
+    seconds. period_s: its observed inter-arrival period, None before two messages."""
+
+    stream: StreamKey
+    silent_s: float
+    limit_s: float
+    period_s: float | None
+
+
+class ArrivalMonitor:
+    """Arrival times of every stream, the observed period of each, and which ones are stale.
+
+    Not thread-safe: the node serialises `arrived` (subscription callbacks) and `stale` (its
+    diagnostics timer) under its lock.
+    """
+
+    def __init__(self, streams: Sequence[StreamKey], config: StalenessConfig, start_s: float) -> None:
+        """start_s: arrival-clock time the streams were subscribed; silence counts from it until a
+        stream's first message."""
+        self.streams = _check_streams(streams)
+        self.config = config
+        self._last_s: dict[StreamKey, float | None] = {s: None for s in self.streams}
+        self._start_s = start_s
+        self._intervals: dict[StreamKey, deque[float]] = {s: deque(maxlen=config.window) for s in self.streams}
+
+    def arrived(self, stream: StreamKey, now_s: float) -> None:
+        """Record one message of `stream` taken at arrival-clock time `now_s` (seconds)."""
+        if stream not in self._last_s:
+            raise ValueError(f"unknown stream {stream}; configured: {[str(s) for s in self.streams]}")
+        last = self._last_s[stream]
+        if last is not None:
+            self._intervals[stream].append(max(now_s - last, 0.0))
+        self._last_s[stream] = now_s
+
+    def period_s(self, stream: StreamKey) -> float | None:
+        """Median of the stream's recent inter-arrival intervals, seconds; None before two messages."""
+        intervals = self._intervals[stream]
+        return statistics.median(intervals) if intervals else None
+
+    def limit_s(self, stream: StreamKey) -> float:
+        """Silence allowed to `stream`: max(timeout_s, periods x its observed period), seconds."""
+        period = self.period_s(stream)
+        if period is None:
+            return self.config.timeout_s
+        return max(self.config.timeout_s, self.config.periods * period)
+
+    def silent_s(self, stream: StreamKey, now_s: float) -> float:
+        """Seconds since the stream's last message (since start if none came yet)."""
+        last = self._last_s[stream]
+        return now_s - (self._start_s if last is None else last)
+
+    def stale(self, now_s: float, executor_lag_s: float = 0.0) -> tuple[Silence, ...]:
+        """Streams silent for longer than their limit plus `executor_lag_s`, in configuration order.
+
+        executor_lag_s: seconds the node could not run callbacks just before `now_s` (see
+        TimerLateness): messages that waited in its queues meanwhile are not stamped yet, and their
+        silence is the node's, not the stream's.
+        """
+        lag = max(executor_lag_s, 0.0)
+        silences = (
+            Silence(s, self.silent_s(s, now_s), self.limit_s(s), self.period_s(s)) for s in self.streams
+        )
+        return tuple(x for x in silences if x.silent_s > x.limit_s + lag)
+
+
+class TimerLateness:
+    """How late each run of a periodic callback starts, from its own run times (seconds).
+
+    The run due one period after the previous one (or after `start_s`) that starts at `now_s` is
+    late by their difference: for that long the executor could not run this callback, and nothing
+    else of its callback group either.
+    """
+
+    def __init__(self, period_s: float, start_s: float) -> None:
+        if not period_s > 0:
+            raise ValueError(f"period_s must be > 0, got {period_s}")
+        self.period_s = period_s
+        self._previous_s = start_s
+
+    def run(self, now_s: float) -> float:
+        """Record a run starting at `now_s`; returns its lateness (>= 0), seconds."""
+        lateness = max(now_s - (self._previous_s + self.period_s), 0.0)
+        self._previous_s = now_s
+        return lateness
 
 
 class LatestSlot(Generic[T]):
