@@ -17,23 +17,31 @@ on /diagnostics; the frame is skipped and the node keeps running. A view stream 
 from the arrival times its subscription records (`scenegen_ros.sync.ArrivalMonitor`): silent for
 longer than `stale_set_timeout_s` and `stale_periods` of its observed periods, not counting the
 time the diagnostics timer itself ran late (the executor could not take messages then).
+
+Shutdown (SIGINT, SIGTERM, context shutdown): the worker publishes nothing once the node stops or
+its context is shutting down; a run still inside the pipeline is not waited for (see `run_node`).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import signal
+import sys
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.duration import Duration
+from rclpy.exceptions import InvalidHandle
 from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -72,7 +80,16 @@ from scenegen_ros.tracking import ObjectTracker
 
 DIAGNOSTIC_NAME = "scenegen_node: pipeline"
 BUSY_MESSAGE = "busy"
+SHUTTING_DOWN_MESSAGE = "node shutting down"
+INFERENCE_STARTED = "inference started"  # debug log line, the moment a run enters the pipeline
 _LOG_EVERY_S = 1.0  # per warning category, so a broken 30 Hz stream does not flood the log
+# An idle worker wakes and ends within milliseconds; a run inside the pipeline cannot be
+# interrupted (torch, open3d), so waiting longer for it at shutdown would only delay the exit.
+_STOP_GRACE_S = 0.5
+
+
+class _ShuttingDown(Exception):
+    """Raised in the worker when its results can no longer be published (node stopping, context down)."""
 
 
 class InputError(ValueError):
@@ -171,7 +188,7 @@ class SceneGenNode(Node):
         self._latest_inputs: tuple[_ViewInput, ...] | None = None
         self._camera_infos: dict[int, CameraInfo] = {}
         self._service_job: _ServiceJob | None = None
-        self._running_service = False
+        self._running_job: _ServiceJob | None = None
         self._worker_busy = False
         self._stopping = False
 
@@ -315,7 +332,10 @@ class SceneGenNode(Node):
                 self._warn("no_input", f"generate_scene: {message}")
                 response.success, response.message = False, message
                 return response
-            if self._service_job is not None or self._running_service:
+            if self._stopping:
+                response.success, response.message = False, SHUTTING_DOWN_MESSAGE
+                return response
+            if self._service_job is not None or self._running_job is not None:
                 self._warn("busy", "generate_scene called while another request is running: answered 'busy'")
                 response.success, response.message = False, BUSY_MESSAGE
                 return response
@@ -365,12 +385,14 @@ class SceneGenNode(Node):
                     return
                 job, self._service_job = self._service_job, None
                 inputs = job.inputs if job is not None else self._slot.take()
-                self._running_service = job is not None
+                self._running_job = job
                 self._worker_busy = True
             try:
-                scene = self._process(inputs)
+                scene = self._process(inputs, job is not None)
                 if job is not None:
                     job.scene = scene
+            except _ShuttingDown:
+                return  # nothing to publish or report, and no context left to log through
             except InputError as error:
                 self._warn(error.category, f"{error}; set skipped")
                 if job is not None:
@@ -386,16 +408,22 @@ class SceneGenNode(Node):
                     job.error = text
             finally:
                 with self._cv:
-                    self._running_service = self._worker_busy = False
+                    self._running_job = None
+                    self._worker_busy = False
                 if job is not None:
                     job.done.set()
 
-    def _process(self, inputs: tuple[_ViewInput, ...]) -> Scene:
-        """Validate, run the pipeline, track ids and publish (raises InputError / PipelineError)."""
+    def _process(self, inputs: tuple[_ViewInput, ...], requested: bool) -> Scene:
+        """Validate, run the pipeline, track ids and publish (raises InputError / PipelineError,
+        _ShuttingDown when the node stopped during the run)."""
         views = self._views(inputs)
+        self.get_logger().debug(
+            f"{INFERENCE_STARTED}: {len(views)} view(s) from {'a service request' if requested else 'the newest set'}"
+        )
         started = time.monotonic()
         result = self.pipeline.run(views)
         inference_s = time.monotonic() - started
+        self._check_not_shutting_down()
         scene = self._publish(result, inputs[0].header)
         latency_s = (self.get_clock().now().nanoseconds - stamp_to_ns(inputs[0].header.stamp)) * 1e-9
         with self._stats_lock:
@@ -468,7 +496,7 @@ class SceneGenNode(Node):
             # wrong, so no markers, no collision objects and no id tracking; the Scene says metric=false.
             self._warn("not_metric", "no usable depth + CameraInfo: scene published with metric=false only")
             scene = scene_result_to_msg(result, out_header, list(range(len(result.objects))))
-            self._scene_pub.publish(scene)
+            self._send(self._scene_pub, scene)
             return scene
         now_s = self.get_clock().now().nanoseconds * 1e-9
         centroids = np.array([obj.pose.translation for obj in result.objects]).reshape(-1, 3)
@@ -477,24 +505,46 @@ class SceneGenNode(Node):
             update = self._tracker.update(centroids, sizes, now_s)
             self._last_header = out_header
         scene = scene_result_to_msg(result, out_header, list(update.ids))
-        self._scene_pub.publish(scene)
-        self._marker_pub.publish(
+        self._send(self._scene_pub, scene)
+        self._send(
+            self._marker_pub,
             scene_to_markers(scene, max_faces=self.config.marker_max_faces,
-                             lifetime=Duration(seconds=self.config.object_timeout_s).to_msg())
+                             lifetime=Duration(seconds=self.config.object_timeout_s).to_msg()),
         )
         if self._collision_pub is not None:
             self._publish_removals(update.removed_ids, out_header)
             for collision in scene_to_collision_objects(
                 scene, self.config.collision_max_faces, self._collision_cls, db=self.config.collision_object_db
             ):
-                self._collision_pub.publish(collision)
+                self._send(self._collision_pub, collision)
         return scene
 
     def _publish_removals(self, ids: Sequence[int], header: Header) -> None:
         if self._collision_pub is None:
             return
         for object_id in ids:
-            self._collision_pub.publish(collision_object_remove(object_id, header, self._collision_cls))
+            self._send(self._collision_pub, collision_object_remove(object_id, header, self._collision_cls))
+
+    def _shutting_down(self) -> bool:
+        return self._stopping or not self.context.ok()
+
+    def _check_not_shutting_down(self) -> None:
+        if self._shutting_down():
+            raise _ShuttingDown
+
+    def _send(self, publisher, msg) -> None:
+        """Publish, or raise _ShuttingDown when the node stops or its context is going away.
+
+        The context can shut down (SIGINT) between the check and the publish: the RCLError
+        ("publisher's context is invalid") or InvalidHandle (publisher destroyed) that follows
+        means the same, and is not an error. Any other failure propagates.
+        """
+        self._check_not_shutting_down()
+        try:
+            publisher.publish(msg)
+        except (_rclpy.RCLError, InvalidHandle):
+            self._check_not_shutting_down()
+            raise
 
     # ------------------------------------------------------------------ diagnostics
 
@@ -552,17 +602,21 @@ class SceneGenNode(Node):
             expired = self._tracker.expire(self.get_clock().now().nanoseconds * 1e-9)
             tracked = len(self._tracker.active_ids)
             header = self._last_header
-        self._publish_removals(expired, header)
-        self._diag_pub.publish(
-            self._diagnostic_array(
-                {"sets_dropped": slot_dropped, "messages_dropped": sync_dropped, "worker_busy": busy,
-                 "tracked_objects": tracked, "expired_objects": " ".join(map(str, expired)),
-                 "stream_periods_s": " | ".join(
-                     f"{key} {'-' if period is None else f'{period:.2f}'}" for key, period in periods.items()
-                 ),
-                 "timer_lateness_s": f"{lateness:.3f}"}
+        try:
+            self._publish_removals(expired, header)
+            self._send(
+                self._diag_pub,
+                self._diagnostic_array(
+                    {"sets_dropped": slot_dropped, "messages_dropped": sync_dropped, "worker_busy": busy,
+                     "tracked_objects": tracked, "expired_objects": " ".join(map(str, expired)),
+                     "stream_periods_s": " | ".join(
+                         f"{key} {'-' if period is None else f'{period:.2f}'}" for key, period in periods.items()
+                     ),
+                     "timer_lateness_s": f"{lateness:.3f}"}
+                ),
             )
-        )
+        except _ShuttingDown:
+            pass
 
     def _diagnostic_array(self, live_values: dict) -> DiagnosticArray:
         """One DiagnosticStatus: level/message from the warnings and errors since the last one."""
@@ -600,17 +654,26 @@ class SceneGenNode(Node):
 
     # ------------------------------------------------------------------ shutdown
 
-    def destroy_node(self) -> None:
-        """Stop the worker (after its current run), fail a pending service job, then destroy."""
+    def stop_background_work(self, timeout_s: float | None = None) -> bool:
+        """Stop the worker: it takes no new set and publishes nothing more. Every service call
+        waiting for it is answered "node shutting down" at once. Waits up to `timeout_s` seconds
+        (None: without limit) for the run in progress, and returns whether the worker has ended.
+        Idempotent."""
         with self._cv:
             self._stopping = True
-            pending, self._service_job = self._service_job, None
+            waiting = [job for job in (self._service_job, self._running_job) if job is not None]
+            self._service_job = None
             self._cv.notify_all()
-        if pending is not None:
-            pending.error = "node shutting down"
-            pending.done.set()
+        for job in waiting:
+            job.error = SHUTTING_DOWN_MESSAGE
+            job.done.set()
         if self._worker.is_alive() and threading.current_thread() is not self._worker:
-            self._worker.join()
+            self._worker.join(timeout_s)
+        return not self._worker.is_alive()
+
+    def destroy_node(self) -> None:
+        """Stop the worker, waiting for its current run to end (it publishes nothing), then destroy."""
+        self.stop_background_work(None)
         super().destroy_node()
 
 
@@ -675,11 +738,28 @@ def spin_in_thread(executor: Executor) -> SpinThread:
     return thread
 
 
-def run_node(make_node: Callable[[], Node], make_executor: Callable[[], Executor], args: list[str] | None = None) -> None:
-    """Console-script body: init, spin until SIGINT or shutdown, then stop cleanly (no traceback).
+@runtime_checkable
+class BackgroundWork(Protocol):
+    """A node with a thread of its own besides the executor's (SceneGenNode's worker)."""
 
-    rclpy's default signal handler shuts the context down on SIGINT; spin then raises
-    KeyboardInterrupt or ExternalShutdownException, both of which end the program normally.
+    def stop_background_work(self, timeout_s: float | None = None) -> bool:
+        """Stop it, release callbacks that wait on it, wait up to timeout_s; True once it ended."""
+
+
+def run_node(make_node: Callable[[], Node], make_executor: Callable[[], Executor], args: list[str] | None = None) -> None:
+    """Console-script body: init, spin until SIGINT/SIGTERM or shutdown, then stop quickly and
+    quietly (exit status 0, no traceback, no ERROR).
+
+    rclpy's signal handlers shut the context down on SIGINT and SIGTERM; spin then raises
+    KeyboardInterrupt or ExternalShutdownException, both of which end the program normally, or
+    (when the shutdown lands between spin's context check and its wait set) an RCLError about the
+    invalid context, which then means the same.
+
+    A node's background work (`BackgroundWork`) gets `_STOP_GRACE_S` seconds to end. Work still
+    running after that (an inference cannot be interrupted) is not waited for: the process flushes
+    its logs and leaves with os._exit(0). Interpreter finalization is no option then: it would end
+    that daemon thread inside torch's C++ code and abort the process ("terminate called without an
+    active exception", exit status 134).
     """
     rclpy.init(args=args)
     node = None
@@ -690,11 +770,42 @@ def run_node(make_node: Callable[[], Node], make_executor: Callable[[], Executor
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except _rclpy.RCLError:
+        if rclpy.ok():
+            raise
     finally:
-        executor.shutdown()
+        ended = _stop(node, executor)
+    if not ended:
+        _finish_logging()
+        os._exit(0)
+
+
+def _finish_logging() -> None:
+    """Flush what os._exit would lose: Python's streams, and rcl's log file (~/.ros/log), which
+    spdlog writes out only every few seconds and when rclpy finalizes logging (as
+    Context.shutdown() does, under the context's lock, after destroying the nodes)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    context = rclpy.utilities.get_default_context()
+    with context._lock:
+        context._logging_fini()
+
+
+def _stop(node: Node | None, executor: Executor) -> bool:
+    """Stop background work (bounded), the executor, the node and rclpy; False when the background
+    work is still running, and then the node is left alone: destroying it would wait for it."""
+    if threading.current_thread() is threading.main_thread():
+        # A second Ctrl-C would only turn this bounded clean-up into a KeyboardInterrupt traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Before the executor's shutdown, which waits for running callbacks: a service call may be
+    # waiting for the worker.
+    ended = node.stop_background_work(_STOP_GRACE_S) if isinstance(node, BackgroundWork) else True
+    executor.shutdown()
+    if ended:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+    return ended
 
 
 def main(args: list[str] | None = None) -> None:
