@@ -196,13 +196,50 @@ def _resample_solid(mesh: Mesh, resolution: int) -> Mesh:
     inside."""
     lo, hi = mesh.bounds()
     centre, size = (lo + hi) / 2.0, np.maximum(hi - lo, 1e-9)
+    cells = grid_cell_centres(centre, size, resolution)
+    return grid_to_mesh(points_inside(mesh, cells).reshape((resolution,) * 3), centre, size)
+
+
+def grid_cell_centres(centre: np.ndarray, size: np.ndarray, resolution: int) -> np.ndarray:
+    """[R^3, 3] float64 cell centres of a resolution^3 grid spanning the box `centre` +- `size`/2
+    (same units as the box), in `grid_to_mesh`'s index order (x, y, z)."""
     axis = (np.arange(resolution) + 0.5) / resolution - 0.5
-    cells = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3) * size + centre
-    scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(_to_open3d(Mesh(mesh.vertices, mesh.faces))))
-    inside = scene.compute_occupancy(o3d.core.Tensor(cells.astype(np.float32))).numpy() > 0.5
-    surface = voxels_to_mesh(inside.reshape(resolution, resolution, resolution))
+    return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3) * size + centre
+
+
+def grid_to_mesh(inside: np.ndarray, centre: np.ndarray, size: np.ndarray) -> Mesh:
+    """Closed manifold surface (marching cubes, repaired) of a [R, R, R] bool grid laid over the box
+    `centre` +- `size`/2 as in `grid_cell_centres`; empty when nothing is inside."""
+    surface = voxels_to_mesh(inside)
+    if surface.is_empty:
+        return surface
     return repair_mesh(Mesh(surface.vertices.astype(np.float64) * size + centre, surface.faces))
+
+
+def _raycasting_scene(mesh: Mesh, points: np.ndarray) -> tuple[o3d.t.geometry.RaycastingScene, o3d.core.Tensor]:
+    """Ray-casting scene of the mesh and the points as its query, both moved to the mesh's centre
+    first: open3d works in float32, and objects a metre from the camera origin would otherwise
+    lose their last ~1e-7 m of precision in every coordinate."""
+    origin = mesh.vertices.astype(np.float64).mean(axis=0)
+    local = Mesh(mesh.vertices.astype(np.float64) - origin, mesh.faces)
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(_to_open3d(local)))
+    query = o3d.core.Tensor(np.ascontiguousarray(np.asarray(points, dtype=np.float64).reshape(-1, 3) - origin, dtype=np.float32))
+    return scene, query
+
+
+def points_inside(mesh: Mesh, points: np.ndarray) -> np.ndarray:
+    """[N] bool: which of the [N, 3] points (mesh units and frame) lie inside the closed mesh."""
+    scene, query = _raycasting_scene(mesh, points)
+    return scene.compute_occupancy(query, nsamples=3).numpy() > 0.5
+
+
+def signed_distance(mesh: Mesh, points: np.ndarray) -> np.ndarray:
+    """[N] float64 distance of [N, 3] points to the closed mesh's surface, negative inside (units
+    of the mesh)."""
+    scene, query = _raycasting_scene(mesh, points)
+    distance = scene.compute_distance(query).numpy().astype(np.float64)
+    return np.where(scene.compute_occupancy(query, nsamples=3).numpy() > 0.5, -distance, distance)
 
 
 def _hull_within_budget(points: np.ndarray, max_faces: int) -> Mesh:

@@ -420,8 +420,12 @@ class SceneGenPipeline:
             warnings.append("no object had valid depth: poses stay in the query object's frame")
         camera_from_scene = placement.camera_from_scene
         corrections = [Pose()] * len(meshes)
+        observed = [None] * len(meshes)
+        if placement.metric:
+            depth_range = self.config.placement.depth_range_m
+            observed = [back_project(reference.depth, mask, reference.intrinsics, depth_range) for mask in prepared.masks[0]]
         if placement.metric and self.config.registration.enabled:
-            registration = self._register(prepared, meshes, in_query_frame, camera_from_scene)
+            registration = self._register(prepared, meshes, in_query_frame, camera_from_scene, observed)
             camera_from_scene = registration.camera_from_scene
             corrections = [fit.correction for fit in registration.objects]
             for k, fit in enumerate(registration.objects):
@@ -444,16 +448,18 @@ class SceneGenPipeline:
                     pose_relative=pose,
                     boxes_per_view=prepared.boxes[k],
                     score=scores[k],
+                    observed_points=None if observed[k] is None else observed[k].astype(np.float32),
                 )
             )
         return objects, placement.metric
 
-    def _register(self, prepared: _Prepared, meshes: list[Mesh], in_query_frame: list[Pose], initial: Pose):
-        """Fit the generated surfaces to view 0's depth (`registration.register_scene`), with the table
-        normal from the depth outside the object masks as the up direction when a plane is found."""
+    def _register(
+        self, prepared: _Prepared, meshes: list[Mesh], in_query_frame: list[Pose], initial: Pose, observed: list[np.ndarray]
+    ):
+        """Fit the generated surfaces to view 0's depth points `observed` (per object, camera frame;
+        `registration.register_scene`), with the table normal from the depth outside the object masks
+        as the up direction when a plane is found."""
         reference, masks = prepared.views[0], prepared.masks[0]
-        depth_range = self.config.placement.depth_range_m
-        observed = [back_project(reference.depth, mask, reference.intrinsics, depth_range) for mask in masks]
         try:
             plane = table_plane_from_views(view_points([reference]), [masks], SegmentationConfig())
             up = plane.normal

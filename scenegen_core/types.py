@@ -263,6 +263,8 @@ class SceneObject:
     given to the pipeline (dropped views included), inclusive pixel indices (u_max is the last mask
     column); NaN rows where the object is not visible.
     score: confidence in [0, 1] (mean decoder occupancy probability over the object's voxels).
+    observed_points: [M, 3] float32 depth points of the object's view-0 mask, in the SceneResult's
+    frame, metres (what collision geometry must contain); None when the result is not metric.
     """
 
     index: int
@@ -272,6 +274,7 @@ class SceneObject:
     boxes_per_view: np.ndarray
     score: float = 1.0
     label: str = ""
+    observed_points: np.ndarray | None = None
 
     def mesh_in_output_frame(self) -> Mesh:
         return self.mesh.transformed(self.pose)

@@ -10,7 +10,7 @@ config/scenegen.yaml):
 1. ``track``     - object centroids and sizes -> `ObjectTracker.update` (stable ids).
 2. ``scene``     - `conversions.scene_result_to_msg` (scenegen_ros/Scene with every full mesh).
 3. ``markers``   - `conversions.scene_to_markers` at marker_max_faces.
-4. ``collision`` - `conversions.scene_to_collision_objects` at collision_max_faces (skipped, 0 s,
+4. ``collision`` - `conversions.scene_to_collision_objects` with the collision_geometry settings (skipped, 0 s,
                    when moveit_msgs is not importable).
 5. ``serialize`` - `rclpy.serialization.serialize_message` of the Scene, the MarkerArray and each
                    CollisionObject: the Python -> C conversion and CDR serialisation that
@@ -39,6 +39,7 @@ from builtin_interfaces.msg import Duration
 from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 
+from scenegen_core.collision_geometry import CollisionGeometryConfig
 from scenegen_core.types import Mesh, Pose, SceneObject, SceneResult, StageTiming
 from scenegen_ros.conversions import ns_to_stamp, scene_result_to_msg, scene_to_collision_objects, scene_to_markers
 from scenegen_ros.parameters import config_from_values, load_defaults
@@ -50,14 +51,14 @@ STAGES = ("track", "scene", "markers", "collision", "serialize")
 
 @dataclass(frozen=True)
 class NodeBenchmarkConfig:
-    """objects x faces: the synthetic result; marker_max_faces / collision_max_faces /
+    """objects x faces: the synthetic result; marker_max_faces / collision_geometry /
     object_timeout_s / collision_object_db: the node's settings (defaults: config/scenegen.yaml);
     repeats: timed results after one warm-up."""
 
     objects: int
     faces: int
     marker_max_faces: int
-    collision_max_faces: int
+    collision_geometry: CollisionGeometryConfig
     object_timeout_s: float
     collision_object_db: str
     repeats: int
@@ -73,7 +74,7 @@ class NodeBenchmarkConfig:
     def from_node_defaults(objects: int = 4, faces: int = 50_000, repeats: int = 5) -> "NodeBenchmarkConfig":
         node = config_from_values(load_defaults())
         return NodeBenchmarkConfig(
-            objects, faces, node.marker_max_faces, node.collision_max_faces, node.object_timeout_s,
+            objects, faces, node.marker_max_faces, node.collision_geometry_config(), node.object_timeout_s,
             node.collision_object_db, repeats,
         )
 
@@ -149,7 +150,8 @@ def uv_sphere(faces: int, radii: Sequence[float] = (0.5, 0.5, 0.5)) -> Mesh:
 
 def synthetic_result(objects: int, faces: int, seed: int = 0) -> SceneResult:
     """A metric SceneResult of `objects` ellipsoids of ~`faces` triangles in a row on a table
-    0.8-1.0 m in front of a camera (optical frame: z forward), sizes 8-20 cm."""
+    0.8-1.0 m in front of a camera (optical frame: z forward), sizes 8-20 cm, each with up to 2000
+    depth points on its near half (1 mm noise)."""
     rng = np.random.default_rng(seed)
     result_objects = []
     for k in range(objects):
@@ -157,7 +159,14 @@ def synthetic_result(objects: int, faces: int, seed: int = 0) -> SceneResult:
         translation = np.array([0.25 * (k - (objects - 1) / 2), 0.1, rng.uniform(0.8, 1.0)])
         pose = Pose(translation=translation, rotation_wxyz=np.array([1.0, 0.0, 0.0, 0.0]), scale=float(rng.uniform(0.08, 0.2)))
         box = np.array([[100.0 + 60 * k, 200.0, 150.0 + 60 * k, 260.0]])
-        result_objects.append(SceneObject(index=k, mesh=mesh, pose=pose, pose_relative=Pose(), boxes_per_view=box, score=0.9))
+        # Depth points as a camera sees them: the near half of the surface, 1 mm noise.
+        surface = pose.apply(mesh.vertices)
+        near = surface[surface[:, 2] < translation[2]]
+        observed = near[rng.permutation(len(near))[:2000]] + rng.normal(0.0, 0.001, (min(len(near), 2000), 3))
+        result_objects.append(
+            SceneObject(index=k, mesh=mesh, pose=pose, pose_relative=Pose(), boxes_per_view=box, score=0.9,
+                        observed_points=observed.astype(np.float32))
+        )
     timings = tuple(StageTiming(name, 0.1) for name in ("prepare", "encode", "sample", "decode", "mesh", "place"))
     return SceneResult(tuple(result_objects), "cam0_optical_frame", 1_000_000_000, True, timings, "synthetic (node benchmark)")
 
@@ -192,7 +201,10 @@ def _publish_once(result: SceneResult, tracker: ObjectTracker, now_s: float, con
     start = time.perf_counter()
     collisions = []
     if collision_cls is not None:
-        collisions = scene_to_collision_objects(scene, config.collision_max_faces, collision_cls, db=config.collision_object_db)
+        observed = {i: obj.observed_points for i, obj in zip(update.ids, result.objects) if obj.observed_points is not None}
+        collisions = scene_to_collision_objects(
+            scene, config.collision_geometry, collision_cls, db=config.collision_object_db, observed_points=observed
+        ).objects
     seconds["collision"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -237,7 +249,7 @@ def format_result(result: NodeBenchmarkResult) -> str:
     lines = [
         f"node overhead per result: {c.objects} objects x {result.faces_per_object} triangles "
         f"({result.vertices_per_object} vertices), markers <= {c.marker_max_faces} faces, collision <= "
-        f"{c.collision_max_faces} faces{'' if result.collision_available else ' (moveit_msgs missing: skipped)'}, "
+        f"{c.collision_geometry.kind} {c.collision_geometry.max_faces} faces{'' if result.collision_available else ' (moveit_msgs missing: skipped)'}, "
         f"median of {c.repeats}",
         f"total {result.total_seconds * 1e3:.1f} ms (cpu {result.total_cpu_seconds * 1e3:.1f} ms): {verdict} the "
         f"{result.target_seconds * 1e3:.0f} ms target",

@@ -11,14 +11,18 @@ moveit_msgs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Mapping
+
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point, Pose as PoseMsg, Quaternion, Vector3
 from sensor_msgs.msg import CameraInfo, RegionOfInterest
-from shape_msgs.msg import Mesh as ShapeMesh, MeshTriangle
+from shape_msgs.msg import Mesh as ShapeMesh, MeshTriangle, SolidPrimitive
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
+from scenegen_core.collision_geometry import CollisionGeometryConfig, collision_geometry
 from scenegen_core.mesh_ops import simplify_to_face_budget
 from scenegen_core.types import CameraIntrinsics, Mesh, Pose, SceneObject, SceneResult, StageTiming
 from scenegen_ros.msg import Scene, SceneObject as SceneObjectMsg, StageTiming as StageTimingMsg
@@ -348,33 +352,60 @@ def collision_object_id(object_id: int) -> str:
     return f"scenegen_{int(object_id)}"
 
 
-def scene_to_collision_objects(scene_msg: Scene, max_faces: int, collision_object_cls, db: str = "") -> list:
-    """One moveit_msgs/CollisionObject (operation ADD, which replaces an existing object of the same
-    id) per object with a non-empty mesh.
+@dataclass(frozen=True)
+class CollisionObjects:
+    """objects: moveit_msgs/CollisionObject ADDs, message order. skipped: one line per object left
+    out (empty mesh, or geometry that could not be built), for the node's log and diagnostics."""
 
-    header = scene header; pose = object pose (header frame, metres when the scene is metric); one
-    mesh in the object frame simplified to at most `max_faces` faces (closed and manifold, see
-    `simplify_to_face_budget`), mesh pose = identity; type (object_recognition_msgs/ObjectType):
-    key = label, db = `db` (the object database the keys refer to; "" = none).
+    objects: tuple
+    skipped: tuple[str, ...]
+
+
+def scene_to_collision_objects(
+    scene_msg: Scene,
+    geometry: CollisionGeometryConfig,
+    collision_object_cls,
+    db: str = "",
+    observed_points: Mapping[int, np.ndarray] | None = None,
+) -> CollisionObjects:
+    """One moveit_msgs/CollisionObject (operation ADD, which replaces an existing object of the same
+    id) per object, shaped by `geometry` (`collision_geometry`: mesh, convex_hull,
+    convex_decomposition or box; closed meshes within geometry.max_faces each).
+
+    header = scene header; pose = object pose (header frame, metres when the scene is metric);
+    meshes in the object frame with identity mesh poses, or for ``box`` one SolidPrimitive BOX at
+    its pose in the object frame; type (object_recognition_msgs/ObjectType): key = label, db = `db`
+    (the object database the keys refer to; "" = none). observed_points: object id -> [M, 3] depth
+    points in the header frame (metres) that the geometry must contain, padding deep.
     collision_object_cls: the CollisionObject class (moveit_msgs.msg.CollisionObject).
     """
-    objects = []
+    objects, skipped = [], []
     for obj in scene_msg.objects:
-        mesh = simplify_to_face_budget(object_mesh(obj), max_faces)
+        mesh = object_mesh(obj)
         if mesh.is_empty:
+            skipped.append(f"object {obj.id}: empty mesh, no collision object")
+            continue
+        points = None
+        if observed_points is not None and obj.id in observed_points:
+            points = _pose_from_msg(obj.pose).inverse().apply(observed_points[obj.id])
+        try:
+            shape = collision_geometry(Mesh(mesh.vertices, mesh.faces), points, geometry)
+        except ValueError as error:
+            skipped.append(f"object {obj.id}: no {geometry.kind} collision geometry: {error}")
             continue
         collision = collision_object_cls(
-            header=scene_msg.header,
-            pose=obj.pose,
-            id=collision_object_id(obj.id),
-            meshes=[_mesh_to_shape_msg(mesh)],
-            mesh_poses=[PoseMsg()],
-            operation=collision_object_cls.ADD,
+            header=scene_msg.header, pose=obj.pose, id=collision_object_id(obj.id), operation=collision_object_cls.ADD
         )
+        if shape.box is not None:
+            collision.primitives = [SolidPrimitive(type=SolidPrimitive.BOX, dimensions=[float(v) for v in shape.box.extents])]
+            collision.primitive_poses = [_pose_to_msg(shape.box.pose.translation, shape.box.pose.rotation_wxyz)]
+        else:
+            collision.meshes = [_mesh_to_shape_msg(part) for part in shape.parts]
+            collision.mesh_poses = [PoseMsg() for _ in shape.parts]
         collision.type.key = obj.label
         collision.type.db = db
         objects.append(collision)
-    return objects
+    return CollisionObjects(tuple(objects), tuple(skipped))
 
 
 def collision_object_remove(object_id: int, header: Header, collision_object_cls):

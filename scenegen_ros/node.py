@@ -176,6 +176,7 @@ class SceneGenNode(Node):
         self._last_header = Header(frame_id=self.config.frame_id_override)
         self._stale: set[StreamKey] = set()  # touched only by the diagnostics timer
         self._collision_cls = self._collision_object_class()
+        self._collision_geometry = self.config.collision_geometry_config()
 
         # Sync state: touched by subscription callbacks (one group), the diagnostics timer (same
         # group) and the service and worker (under _cv).
@@ -513,9 +514,14 @@ class SceneGenNode(Node):
         )
         if self._collision_pub is not None:
             self._publish_removals(update.removed_ids, out_header)
-            for collision in scene_to_collision_objects(
-                scene, self.config.collision_max_faces, self._collision_cls, db=self.config.collision_object_db
-            ):
+            # Depth points are in the result's frame, which the header frame relabels without moving.
+            observed = {i: obj.observed_points for i, obj in zip(update.ids, result.objects) if obj.observed_points is not None}
+            converted = scene_to_collision_objects(
+                scene, self._collision_geometry, self._collision_cls, db=self.config.collision_object_db, observed_points=observed
+            )
+            for line in converted.skipped:
+                self._warn("collision_geometry", line)
+            for collision in converted.objects:
                 self._send(self._collision_pub, collision)
         return scene
 

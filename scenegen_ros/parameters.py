@@ -19,6 +19,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from scenegen_core.collision_geometry import CollisionGeometryConfig
 from scenegen_core.pipeline import PipelineConfig
 from scenegen_core.registration import REGISTRATION_MODES
 from scenegen_ros.sync import StalenessConfig, SyncConfig
@@ -104,7 +105,18 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("seed", _T.INTEGER, "Sampler noise seed (same seed and input give the same scene)."),
     ParameterSpec("frame_id_override", _T.STRING, "Output frame id; '' = the frame of view 0's image header."),
     ParameterSpec("marker_max_faces", _T.INTEGER, "Per-object triangle budget of the RViz markers (>= 4)."),
-    ParameterSpec("collision_max_faces", _T.INTEGER, "Per-object triangle budget of MoveIt collision meshes (>= 4)."),
+    ParameterSpec("collision_max_faces", _T.INTEGER, "Per-object (per convex part) triangle budget of MoveIt collision meshes (>= 4)."),
+    ParameterSpec(
+        "collision_geometry", _T.STRING,
+        "Collision geometry per object: 'mesh' (the generated surface, closed), 'convex_hull', 'convex_decomposition' "
+        "(CoACD convex parts; seconds per object) or 'box' (an oriented box primitive). Each contains the object's "
+        "depth points.",
+    ),
+    ParameterSpec(
+        "collision_padding_m", _T.DOUBLE,
+        "Collision geometry grows by this margin and holds every depth point at least this deep, metres (>= 0).",
+    ),
+    ParameterSpec("collision_max_parts", _T.INTEGER, "Most convex parts per object for 'convex_decomposition' (>= 1)."),
     ParameterSpec(
         "publish_collision_objects", _T.STRING,
         "'auto' (when moveit_msgs is importable), 'true' (moveit_msgs required) or 'false'.",
@@ -166,6 +178,9 @@ class NodeConfig:
     frame_id_override: str
     marker_max_faces: int
     collision_max_faces: int
+    collision_geometry: str
+    collision_padding_m: float
+    collision_max_parts: int
     publish_collision_objects: str
     collision_topic: str
     collision_object_db: str
@@ -198,7 +213,8 @@ class NodeConfig:
                 raise ValueError(f"view {index} has no image topic")
             if view.depth and not view.camera_info:
                 raise ValueError(f"view {index} has a depth topic but no camera_info topic (depth needs intrinsics)")
-        # The sync, staleness and tracker configs validate their own ranges.
+        # The sync, staleness, tracker and collision-geometry configs validate their own ranges.
+        self.collision_geometry_config()
         self.sync_config()
         self.staleness_config()
         self.tracker_config()
@@ -213,6 +229,14 @@ class NodeConfig:
             max_objects=self.max_objects,
             seed=self.seed,
             registration=REGISTRATION_MODES[self.registration],
+        )
+
+    def collision_geometry_config(self) -> CollisionGeometryConfig:
+        return CollisionGeometryConfig(
+            kind=self.collision_geometry,
+            max_faces=self.collision_max_faces,
+            padding_m=self.collision_padding_m,
+            max_parts=self.collision_max_parts,
         )
 
     def sync_config(self) -> SyncConfig:

@@ -11,10 +11,12 @@ import trimesh
 pytest.importorskip("scenegen_ros.msg", reason="scenegen_ros interfaces not built (scripts/build_interfaces.sh)")
 from builtin_interfaces.msg import Duration  # noqa: E402
 from sensor_msgs.msg import CameraInfo, RegionOfInterest  # noqa: E402
-from shape_msgs.msg import MeshTriangle  # noqa: E402
+from shape_msgs.msg import MeshTriangle, SolidPrimitive  # noqa: E402
 from std_msgs.msg import ColorRGBA, Header  # noqa: E402
 from visualization_msgs.msg import Marker  # noqa: E402
 
+from scenegen_core.collision_geometry import CollisionGeometryConfig  # noqa: E402
+from scenegen_core.mesh_ops import signed_distance  # noqa: E402
 from scenegen_core.types import Mesh, Pose, SceneObject, SceneResult, StageTiming  # noqa: E402
 from scenegen_ros.conversions import (  # noqa: E402
     MAX_MARKER_OBJECT_ID,
@@ -323,8 +325,9 @@ def test_collision_objects(collision_object_cls):
     result = make_result()
     scene = scene_result_to_msg(result, input_header(), [6, 2])
     db = "{'type': 'CouchDB', 'root': 'http://localhost:5984'}"
-    objects = scene_to_collision_objects(scene, 100, collision_object_cls, db=db)
-    assert [c.id for c in objects] == ["scenegen_6", "scenegen_2"]
+    converted = scene_to_collision_objects(scene, CollisionGeometryConfig(max_faces=100), collision_object_cls, db=db)
+    objects = converted.objects
+    assert [c.id for c in objects] == ["scenegen_6", "scenegen_2"] and converted.skipped == ()
     for collision, obj in zip(objects, scene.objects):
         assert collision.operation == collision_object_cls.ADD
         assert collision.header.frame_id == "input_frame" and collision.pose == obj.pose
@@ -347,9 +350,56 @@ def test_collision_objects(collision_object_cls):
 
 def test_collision_objects_skip_empty_meshes(collision_object_cls):
     scene = scene_with_second_mesh(Mesh(np.zeros((0, 3)), np.zeros((0, 3))))
-    objects = scene_to_collision_objects(scene, 100, collision_object_cls)
-    assert [c.id for c in objects] == ["scenegen_0"]
-    assert (objects[0].type.key, objects[0].type.db) == ("table", "")  # no database by default
+    converted = scene_to_collision_objects(scene, CollisionGeometryConfig(max_faces=100), collision_object_cls)
+    assert [c.id for c in converted.objects] == ["scenegen_0"]
+    assert converted.skipped == ("object 1: empty mesh, no collision object",)
+    assert (converted.objects[0].type.key, converted.objects[0].type.db) == ("table", "")  # no database by default
+
+
+def _object_frame_vertices(shape_msg, pose_msg) -> np.ndarray:
+    """[V, 3] vertices of a shape_msgs/Mesh placed by pose_msg (header frame)."""
+    vertices = np.array([(p.x, p.y, p.z) for p in shape_msg.vertices])
+    q = pose_msg.orientation
+    pose = Pose(np.array([pose_msg.position.x, pose_msg.position.y, pose_msg.position.z]), np.array([q.w, q.x, q.y, q.z]))
+    return pose.apply(vertices)
+
+
+@pytest.mark.parametrize("kind", ["convex_hull", "box", "convex_decomposition"])
+def test_collision_kinds_contain_the_observed_points_in_the_header_frame(kind, collision_object_cls):
+    result = make_result()
+    scene = scene_result_to_msg(result, input_header(), [6, 2])
+    # Header-frame points around the sphere (object 2): a few sit 1 cm outside its surface.
+    sphere = result.objects[1]
+    directions = np.random.default_rng(0).normal(size=(40, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    radius = 0.5 * sphere.pose.scale
+    points = sphere.pose.translation + directions * np.where(np.arange(40) < 5, radius + 0.01, radius * 0.9)[:, None]
+    config = CollisionGeometryConfig(kind=kind, max_faces=200, padding_m=0.002, max_parts=3)
+    converted = scene_to_collision_objects(scene, config, collision_object_cls, observed_points={2: points})
+    assert converted.skipped == ()
+    collision = converted.objects[1]
+    assert collision.id == "scenegen_2" and collision.pose == scene.objects[1].pose
+    object_pose = Pose(
+        np.array([collision.pose.position.x, collision.pose.position.y, collision.pose.position.z]),
+        np.array([collision.pose.orientation.w, collision.pose.orientation.x, collision.pose.orientation.y, collision.pose.orientation.z]),
+    )
+    if kind == "box":
+        assert not collision.meshes and len(collision.primitives) == 1
+        primitive, at = collision.primitives[0], collision.primitive_poses[0]
+        assert primitive.type == SolidPrimitive.BOX
+        q = at.orientation
+        box_pose = Pose(np.array([at.position.x, at.position.y, at.position.z]), np.array([q.w, q.x, q.y, q.z]))
+        # Points in the box frame lie within half the extents, less the padding.
+        local = box_pose.inverse().apply(object_pose.inverse().apply(points))
+        assert np.all(np.abs(local) <= np.array(primitive.dimensions) / 2 - 0.002 + 1e-6)
+    else:
+        assert not collision.primitives and 1 <= len(collision.meshes) <= 3
+        parts = []
+        for shape_msg, mesh_pose in zip(collision.meshes, collision.mesh_poses):
+            assert len(shape_msg.triangles) <= 200 and mesh_pose.orientation.w == 1.0
+            faces = np.array([t.vertex_indices for t in shape_msg.triangles])
+            parts.append(Mesh(object_pose.apply(_object_frame_vertices(shape_msg, mesh_pose)), faces))
+        assert np.min([signed_distance(part, points) for part in parts], axis=0).max() <= -0.002 + 2e-4
 
 
 def test_collision_object_remove(collision_object_cls):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("scenegen_ros.msg", reason="scenegen_ros interfaces not built (scripts/build_interfaces.sh)")
+from scenegen_core.collision_geometry import CollisionGeometryConfig  # noqa: E402
 from scenegen_core.mesh_ops import is_closed_manifold, mesh_volume  # noqa: E402
 from scenegen_ros.benchmark import (  # noqa: E402
     STAGES,
@@ -41,7 +42,7 @@ def test_synthetic_result_is_metric_with_distinct_objects():
 
 
 def test_benchmark_reports_every_stage_and_message():
-    config = NodeBenchmarkConfig(objects=2, faces=3000, marker_max_faces=1000, collision_max_faces=200,
+    config = NodeBenchmarkConfig(objects=2, faces=3000, marker_max_faces=1000, collision_geometry=CollisionGeometryConfig(max_faces=200),
                                  object_timeout_s=10.0, collision_object_db="", repeats=1)
     result = run_node_benchmark(config)
     assert [s.name for s in result.stages] == list(STAGES)

@@ -3,9 +3,9 @@ RViz TRIANGLE_LIST markers (~/markers) and the MoveIt collision meshes (/collisi
 
 The meshes are built as the node builds them (`SceneGenNode._publish`): the real pipeline with the
 node's default settings (only the sampler steps cut) on synthetic tabletop scenes, then the pure
-conversion functions with the budgets of config/scenegen.yaml. The embedded default model is
-untrained, so its occupancy is noise: a sponge with hundreds of components and marching-cubes fins,
-the worst case for the mesh clean-up. Checked with trimesh, independently of scenegen_core.mesh_ops.
+conversion functions with the budgets of config/scenegen.yaml, every collision-geometry kind, and
+the objects' depth points for the geometry to contain. Checked with trimesh, independently of
+scenegen_core.mesh_ops (the depth points' containment uses its open3d distances).
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import trimesh
 pytest.importorskip("scenegen_ros.msg", reason="scenegen_ros interfaces not built (scripts/build_interfaces.sh)")
 from visualization_msgs.msg import Marker  # noqa: E402
 
+from scenegen_core.mesh_ops import signed_distance  # noqa: E402
 from scenegen_core.pipeline import SceneGenPipeline  # noqa: E402
+from scenegen_core.types import Mesh  # noqa: E402
 from scenegen_core.world import WorldConfig, generate_scene  # noqa: E402
 from scenegen_ros.conversions import (  # noqa: E402
     object_mesh,
@@ -41,16 +43,23 @@ def node_config():
 
 
 @pytest.fixture(scope="module")
-def scenes(node_config):
-    """scenegen_ros/Scene messages of the pipeline's results on a few synthetic scenes."""
+def results(node_config):
+    """(scenegen_ros/Scene message, object id -> depth points in its header frame) of the
+    pipeline's results on a few synthetic scenes."""
     pipeline = SceneGenPipeline(dataclasses.replace(node_config.pipeline_config(), steps=2))
-    messages = []
+    out = []
     for seed in SEEDS:
         world = generate_scene(seed, WorldConfig(min_objects=2, max_objects=4, image_width=96, image_height=96))
         result = pipeline.run([world.views()[0]])
         assert result.objects, f"scene {seed}: no objects"
-        messages.append(scene_result_to_msg(result, None, list(range(len(result.objects)))))
-    return messages
+        ids = list(range(len(result.objects)))
+        out.append((scene_result_to_msg(result, None, ids), {i: obj.observed_points for i, obj in zip(ids, result.objects)}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def scenes(results):
+    return [message for message, _ in results]
 
 
 def assert_closed_manifold(vertices: np.ndarray, faces: np.ndarray, what: str) -> None:
@@ -86,17 +95,32 @@ def test_marker_meshes_are_closed_manifold(scenes, node_config):
             assert_closed_manifold(points[unique], faces, f"marker {marker.id}")
 
 
-def test_collision_meshes_are_closed_manifold(scenes, node_config):
+@pytest.mark.parametrize("kind", ["mesh", "convex_hull", "box", "convex_decomposition"])
+def test_collision_geometry_is_closed_manifold_and_holds_the_depth_points(kind, results, node_config):
     try:
         collision_object_cls = importlib.import_module("moveit_msgs.msg").CollisionObject
     except ImportError:
         pytest.skip("moveit_msgs not importable (stand-in built by scripts/build_interfaces.sh)")
-    for scene in scenes:
-        objects = scene_to_collision_objects(scene, node_config.collision_max_faces, collision_object_cls)
-        assert len(objects) == len(scene.objects)
-        for collision in objects:
-            [mesh] = collision.meshes
-            vertices = np.array([(p.x, p.y, p.z) for p in mesh.vertices])
-            faces = np.array([t.vertex_indices for t in mesh.triangles]).reshape(-1, 3)
-            assert len(faces) <= node_config.collision_max_faces
-            assert_closed_manifold(vertices, faces, f"collision object {collision.id}")
+    config = dataclasses.replace(node_config.collision_geometry_config(), kind=kind, padding_m=0.003)
+    # CoACD takes seconds per object: one scene is enough for it.
+    for scene, points in results[:1] if kind == "convex_decomposition" else results:
+        converted = scene_to_collision_objects(scene, config, collision_object_cls, observed_points=points)
+        assert converted.skipped == () and len(converted.objects) == len(scene.objects)
+        for collision, obj in zip(converted.objects, scene.objects):
+            if kind == "box":
+                assert len(collision.primitives) == 1 and not collision.meshes
+                continue
+            parts = []
+            for mesh in collision.meshes:
+                vertices = np.array([(p.x, p.y, p.z) for p in mesh.vertices])
+                faces = np.array([t.vertex_indices for t in mesh.triangles]).reshape(-1, 3)
+                assert len(faces) <= config.max_faces
+                assert_closed_manifold(vertices, faces, f"collision object {collision.id}")
+                parts.append(Mesh(vertices, faces))
+            # Depth points (object frame) inside some part, the padding deep (0.2 mm float slack).
+            q, t = obj.pose.orientation, obj.pose.position
+            rotation = trimesh.transformations.quaternion_matrix([q.w, q.x, q.y, q.z])[:3, :3]
+            local = (points[obj.id] - [t.x, t.y, t.z]) @ rotation
+            # (open3d distances: trimesh's need rtree, which is not installed)
+            depth = -np.min([signed_distance(part, local) for part in parts], axis=0)
+            assert depth.min() >= config.padding_m - 2e-4, f"collision object {collision.id}: a depth point sticks out"
