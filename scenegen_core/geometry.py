@@ -43,3 +43,27 @@ def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply a [4, 4] transform (rigid or similarity) to [N, 3] points; returns [N, 3] float64."""
     matrix = np.asarray(matrix, dtype=np.float64)
     return np.asarray(points, dtype=np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def depth_discontinuities(depth: np.ndarray, tolerance: np.ndarray | float, width_px: int = 1) -> np.ndarray:
+    """[H, W] bool: pixels within width_px of a depth jump between 4-neighbours.
+
+    depth: [H, W] z-depth in metres, 0 (or NaN) = no reading; tolerance: metres, scalar or [H, W].
+    Neighbours p, q jump when exactly one has a reading, or both do and |z_p - z_q| exceeds the
+    smaller of their tolerances. Both pixels of a jump are marked (width_px = 1), then the marks
+    grow by width_px - 1 pixels.
+    """
+    from scipy import ndimage
+
+    depth = np.nan_to_num(np.asarray(depth, dtype=np.float64), nan=0.0)
+    tolerance = np.broadcast_to(np.asarray(tolerance, dtype=np.float64), depth.shape)
+    marked = np.zeros(depth.shape, dtype=bool)
+    for axis in (0, 1):
+        z, tol, out = (np.moveaxis(a, axis, 0) for a in (depth, tolerance, marked))
+        a, b = z[:-1], z[1:]
+        jump = ((a > 0) != (b > 0)) | ((a > 0) & (b > 0) & (np.abs(a - b) > np.minimum(tol[:-1], tol[1:])))
+        out[:-1] |= jump
+        out[1:] |= jump
+    if width_px > 1:
+        marked = ndimage.binary_dilation(marked, iterations=width_px - 1)
+    return marked

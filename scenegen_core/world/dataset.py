@@ -11,7 +11,8 @@ scene folder is either complete or absent)::
                               relative_pose}] with poses as {translation [3], rotation_wxyz [4],
                               scale}; textures / room / light as in appearance.py (null if none)
     cam{k}_rgb.png            [H, W, 3] uint8 RGB
-    cam{k}_depth.npy          [H, W] float32 z-depth in metres, camera optical frame, 0 = no hit
+    cam{k}_depth.npy          [H, W] float32 exact z-depth in metres, camera optical frame, 0 = no hit
+                              (a config's depth_noise is applied when views are produced, not stored)
     cam{k}_instances.png      [H, W] uint16 = instance id + 2 (0 table, 1 background, 2 + i object i)
     cam{k}_camera.json        {width, height, K [3x3], camera_from_world [4x4]} (optical frame, metres)
     objects/obj{i}.ply        closed mesh of object i in its object frame (metres, z up, origin at

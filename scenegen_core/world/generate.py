@@ -1,7 +1,8 @@
 """CLI: generate a split of synthetic scenes on disk.
 
     python -m scenegen_core.world.generate --out DIR --split train --count N \
-        [--start 0] [--cameras K] [--size 256] [--workers 2] [--idealised] [--held-out]
+        [--start 0] [--cameras K] [--size 256] [--workers 2] [--idealised] [--held-out] \
+        [--depth-noise off|d435]
 
 Writes DIR/<split>/scene_<seed>/ (format in dataset.py) for the split's seeds
 [lo + start, lo + start + count); existing complete scenes are skipped, so an interrupted run
@@ -13,6 +14,9 @@ World: the realistic ``WorldConfig()`` (its held-out shape family never appears)
 trained on). --held-out writes the held-out family's test variant (every object of that family,
 ``WorldConfig.held_out_variant``) into DIR/<split>_held_out/ instead, so it never mixes with the
 same seeds' ordinary scenes; evaluate it with ``evaluate --data DIR --split test_held_out``.
+--depth-noise NAME records a depth sensor model (`sensor.py`) in the scenes' WorldConfig: the
+stored renders stay exact and the noise is applied, deterministically from the seed, whenever
+the scenes' views are produced (``SyntheticScene.views``; ``evaluate --depth-noise`` overrides it).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from tqdm import tqdm
 from scenegen_core.world.dataset import load_config, scene_dir_name, split_seeds, write_scene
 from scenegen_core.world.ground_truth import compute_ground_truth
 from scenegen_core.world.scene import WorldConfig, generate_scene
+from scenegen_core.world.sensor import DEPTH_NOISE_PRESETS, depth_noise_preset
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--held-out", action="store_true", help="only the held-out shape family, into DIR/<split>_held_out"
     )
+    parser.add_argument(
+        "--depth-noise",
+        choices=["off", *DEPTH_NOISE_PRESETS],
+        default="off",
+        help="depth sensor model recorded in the world config (applied when views are produced)",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -77,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             num_cameras=args.cameras,
             image_width=args.size,
             image_height=args.size,
+            depth_noise=depth_noise_preset(args.depth_noise),
         )
         if args.held_out:
             if args.idealised:

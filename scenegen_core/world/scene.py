@@ -28,7 +28,8 @@ SceneGen's inference (it sorts the masks by area); ``SyntheticScene.query_index`
 
 Instance ids in scene renders: object index (0..N-1), TABLE_ID (-2) for the table,
 BACKGROUND_ID (-1) for the room (floor, walls) and for no hit. Depth is the true z-depth of
-whatever is hit, the room included, and 0 where nothing is.
+whatever is hit, the room included, and 0 where nothing is; with ``WorldConfig.depth_noise`` the
+views carry what a depth sensor would measure instead (sensor.py), the renders stay exact.
 
 Presets. ``WorldConfig()`` is the realistic world: 15 shape kinds in four families (one, the
 superquadrics, held out of every split unless ``held_out_variant`` asks for it alone),
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import colorsys
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import NamedTuple, Optional
@@ -63,6 +65,7 @@ from scenegen_core.world.appearance import (
     world_albedo,
 )
 from scenegen_core.world.render import BACKGROUND_ID, PointLight, RenderResult, project_points, render_instance_ids, render_meshes
+from scenegen_core.world.sensor import DepthNoiseConfig, simulate_depth
 from scenegen_core.world.shapes import (
     CATEGORY_SIZE_RANGES,
     CONTAINER_KINDS,
@@ -153,6 +156,12 @@ class WorldConfig:
     procedural texture (appearance.py) over its random colour; shadows: a lamp above the table
     with cast shadows beside the head-light; background: "void" (flat grey, no depth) or "room"
     (floor and walls around the table).
+
+    Sensor: depth_noise: None (off: views carry the exact rendered depth) or the depth sensor
+    model (sensor.py) that ``SyntheticScene.views()`` applies to the exact renders, seeded by the
+    scene seed. It draws nothing from the scene's own random streams, so it changes no geometry,
+    image or mask; to_dict() leaves it out when off, so the configs of noiseless worlds (dataset
+    metas, cache fingerprints) stay what they were.
     """
 
     min_objects: int = 1
@@ -189,6 +198,7 @@ class WorldConfig:
     texture_probability: float = 0.5
     shadows: bool = True
     background: str = "room"
+    depth_noise: Optional[DepthNoiseConfig] = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_objects <= self.max_objects:
@@ -230,6 +240,8 @@ class WorldConfig:
             raise ValueError(f"contact_gap must be in (0, 0.01) metres, got {self.contact_gap}")
         if self.background not in BACKGROUNDS:
             raise ValueError(f"background must be one of {BACKGROUNDS}, got {self.background!r}")
+        if self.depth_noise is not None and not isinstance(self.depth_noise, DepthNoiseConfig):
+            raise ValueError(f"depth_noise must be None or a DepthNoiseConfig, got {type(self.depth_noise).__name__}")
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -252,7 +264,10 @@ class WorldConfig:
         return cls(**{**_IDEALISED, **overrides})
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if self.depth_noise is None:
+            del data["depth_noise"]  # off: the dict a world without a sensor model always had
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "WorldConfig":
@@ -266,7 +281,10 @@ class WorldConfig:
         unknown = set(data) - names
         if unknown:
             raise ValueError(f"unknown WorldConfig fields: {sorted(unknown)}")
+        noise = data.pop("depth_noise", None)
         values = {k: _nested_tuple(v) for k, v in data.items()}
+        if noise is not None:
+            values["depth_noise"] = noise if isinstance(noise, DepthNoiseConfig) else DepthNoiseConfig.from_dict(noise)
         return cls.idealised(**values) if preset == "idealised" else cls(**values)
 
 
@@ -375,21 +393,48 @@ class SyntheticScene:
     def object_meshes_world(self) -> list[Mesh]:
         return [obj.mesh_world() for obj in self.objects]
 
+    def with_depth_noise(self, noise: DepthNoiseConfig | None) -> "SyntheticScene":
+        """The same scene seen through another depth sensor model (None: exact depth)."""
+        return dataclasses.replace(self, config=dataclasses.replace(self.config, depth_noise=noise))
+
+    @functools.cached_property
+    def sensor_depths(self) -> tuple[np.ndarray, ...]:
+        """Per camera the [H, W] float32 depth (metres, 0 = no reading) the views carry: the
+        render's exact depth when config.depth_noise is None (the same array), else the sensor
+        model's image (sensor.py), from the depth camera moved by the model's time offset x velocity
+        when that is non-zero. Computed once per scene object."""
+        noise = self.config.depth_noise
+        if noise is None:
+            return tuple(render.depth for render in self.renders)
+        depths = []
+        motion = noise.camera_motion_m
+        for k, (camera, render) in enumerate(zip(self.cameras, self.renders)):
+            exact = render.depth
+            if np.any(motion != 0):
+                moved_from_camera = np.eye(4)
+                moved_from_camera[:3, 3] = -motion
+                moved = SceneCamera(camera.intrinsics, moved_from_camera @ camera.camera_from_world)
+                exact = render_scene_camera(self.table, self.objects, moved, self.room, self.light).depth
+            sensed = simulate_depth(exact, render.rgb, render.instance_ids, camera.intrinsics, noise, self.seed, k)
+            depths.append(sensed.depth)
+        return tuple(depths)
+
     def views(self) -> list[View]:
         """One View per camera; masks [N_objects, H, W] in object order (possibly empty masks).
 
-        frame_id is "cam{k}_optical_frame"; camera_from_reference maps camera-0 coordinates into
-        camera k (identity for k = 0).
+        depth: ``sensor_depths`` (exact unless config.depth_noise is set). frame_id is
+        "cam{k}_optical_frame"; camera_from_reference maps camera-0 coordinates into camera k
+        (identity for k = 0).
         """
         reference_from_world = self.cameras[0].camera_from_world
         world_from_reference = np.linalg.inv(reference_from_world)
         views = []
-        for k, (camera, render) in enumerate(zip(self.cameras, self.renders)):
+        for k, (camera, render, depth) in enumerate(zip(self.cameras, self.renders, self.sensor_depths)):
             masks = render.instance_ids[None] == np.arange(len(self.objects))[:, None, None]
             views.append(
                 View(
                     rgb=render.rgb,
-                    depth=render.depth,
+                    depth=depth,
                     intrinsics=camera.intrinsics,
                     masks=masks,
                     frame_id=f"cam{k}_optical_frame",
