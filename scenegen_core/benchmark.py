@@ -13,8 +13,12 @@ Sizes: ``default`` = the embedded trained bundle (the CPU model; real geometry, 
 place stages are representative); ``tiny`` = the untrained test network; ``small`` = flow R 8,
 C 256, 4 blocks with 518 px encoders of C 256, 4 layers; ``full`` = the released architecture
 (DINOv2 ViT-L/14-reg, VGGT-1B aggregator, SS flow and decoder). tiny / small / full have random
-weights: encode, sample and decode cost the same as with trained weights, but their decoded
-occupancy is noise, so the mesh and place stage times say nothing about real scenes.
+weights: encode, sample and decode cost the same as with trained weights. A random decoder would
+decode noise (~60% of the 64^3 grid in a sponge of ~1M triangles, tens of seconds of mesh
+simplification per object, which no trained model produces), so its last convolution is set to
+a constant positive logit (`solid_decoder_output`): every object decodes to its full grid, a
+closed box of ~49k triangles at 64^3, as many as a real object's surface. The mesh and place
+times of these sizes are therefore those of boxes, not of real shapes.
 
 Per cell (N objects, V views; scenes of `pipeline_benchmark.scene_with`, 256 px, depth and true
 masks): one warm-up `SceneGenPipeline.run`, then `repeats` timed runs; medians of the wall time,
@@ -121,9 +125,19 @@ def _small_configs(precision: dict) -> tuple:
     return flow, decoder, dino, vggt
 
 
+def solid_decoder_output(decoder: SSDecoder) -> None:
+    """Make a random-weight decoder output logit +1 everywhere (weights of its last conv zeroed,
+    bias 1): same computation, but every object decodes to its full grid (module docstring)."""
+    conv = decoder.out_layer[-1]
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.bias.fill_(1.0)
+
+
 def load_benchmark_models(size: str, dtype: str = "fp32", device: str = "cpu", seed: int = 0) -> LoadedModels:
     """The networks of a named size on `device`. dtype: PipelineConfig.dtype of the flow and
-    decoder torso. Random weights are drawn on the device itself (fast for the full size on a GPU)."""
+    decoder torso. Random weights are drawn on the device itself (fast for the full size on a GPU);
+    their decoder outputs solid grids (`solid_decoder_output`)."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {list(SIZES)}, got {size!r}")
     if dtype not in PRECISIONS:
@@ -133,7 +147,9 @@ def load_benchmark_models(size: str, dtype: str = "fp32", device: str = "cpu", s
     if size == "default":
         return load_bundle(DEFAULT_BUNDLE_DIR, device=dev, half_dtype=half)
     if size == "tiny":
-        return untrained_default_models(seed, str(dev), half)
+        models = untrained_default_models(seed, str(dev), half)
+        solid_decoder_output(models.ss_decoder)
+        return models
     precision = dict(use_fp16=half is not None, half_dtype=half or "float16")
     if size == "small":
         flow, decoder, dino, vggt = _small_configs(precision)
@@ -145,6 +161,7 @@ def load_benchmark_models(size: str, dtype: str = "fp32", device: str = "cpu", s
         torch.manual_seed(seed)
         modules = [SSFlowModel(flow), SSDecoder(decoder), VGGTAggregator(vggt), DinoEncoder(dino)]
     modules = [m.to(dev).eval().requires_grad_(False) for m in modules]
+    solid_decoder_output(modules[1])
     return LoadedModels(*modules, sampler=None, files=(), description=f"random weights, size {size} (benchmark)")
 
 

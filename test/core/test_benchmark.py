@@ -151,6 +151,15 @@ def test_cache_interval_and_views_change_the_counted_sample_flops():
     assert stage_flops(size, full, 4, 4).sample == (full.model_passes() + 3) * forward
 
 
+def test_random_sizes_decode_solid_grids_and_default_keeps_its_weights():
+    tiny = load_benchmark_models("tiny")
+    with torch.inference_mode():
+        logits = tiny.ss_decoder(torch.randn(2, 8, 8, 8, 8))
+    assert logits.shape == (2, 1, 32, 32, 32) and torch.all(logits == 1.0)
+    default = load_benchmark_models("default")
+    assert default.files and default.ss_decoder.out_layer[-1].weight.abs().sum() > 0
+
+
 def test_peak_lookup():
     assert peak_tflops_for(torch.device("cpu")) is None
     assert peak_tflops_for(torch.device("cpu"), 123.0) == 123.0
