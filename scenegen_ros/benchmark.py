@@ -10,7 +10,8 @@ config/scenegen.yaml):
 1. ``track``     - object centroids and sizes -> `ObjectTracker.update` (stable ids).
 2. ``scene``     - `conversions.scene_result_to_msg` (scenegen_ros/Scene with every full mesh).
 3. ``markers``   - `conversions.scene_to_markers` at marker_max_faces.
-4. ``collision`` - `conversions.scene_to_collision_objects` with the collision_geometry settings (skipped, 0 s,
+4. ``collision`` - `conversions.collision_shapes` (collision_geometry settings; the node runs it first) and
+                   `conversions.scene_to_collision_objects` (skipped, 0 s,
                    when moveit_msgs is not importable).
 5. ``serialize`` - `rclpy.serialization.serialize_message` of the Scene, the MarkerArray and each
                    CollisionObject: the Python -> C conversion and CDR serialisation that
@@ -41,7 +42,7 @@ from std_msgs.msg import Header
 
 from scenegen_core.collision_geometry import CollisionGeometryConfig
 from scenegen_core.types import Mesh, Pose, SceneObject, SceneResult, StageTiming
-from scenegen_ros.conversions import ns_to_stamp, scene_result_to_msg, scene_to_collision_objects, scene_to_markers
+from scenegen_ros.conversions import collision_shapes, ns_to_stamp, scene_result_to_msg, scene_to_collision_objects, scene_to_markers
 from scenegen_ros.parameters import config_from_values, load_defaults
 from scenegen_ros.tracking import ObjectTracker
 
@@ -201,10 +202,8 @@ def _publish_once(result: SceneResult, tracker: ObjectTracker, now_s: float, con
     start = time.perf_counter()
     collisions = []
     if collision_cls is not None:
-        observed = {i: obj.observed_points for i, obj in zip(update.ids, result.objects) if obj.observed_points is not None}
-        collisions = scene_to_collision_objects(
-            scene, config.collision_geometry, collision_cls, db=config.collision_object_db, observed_points=observed
-        ).objects
+        shapes = collision_shapes(result, config.collision_geometry)
+        collisions = scene_to_collision_objects(scene, shapes, collision_cls, db=config.collision_object_db)
     seconds["collision"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -12,7 +12,6 @@ moveit_msgs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
@@ -22,7 +21,7 @@ from shape_msgs.msg import Mesh as ShapeMesh, MeshTriangle, SolidPrimitive
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from scenegen_core.collision_geometry import CollisionGeometryConfig, collision_geometry
+from scenegen_core.collision_geometry import CollisionGeometry, CollisionGeometryConfig, collision_geometry
 from scenegen_core.mesh_ops import simplify_to_face_budget
 from scenegen_core.types import CameraIntrinsics, Mesh, Pose, SceneObject, SceneResult, StageTiming
 from scenegen_ros.msg import Scene, SceneObject as SceneObjectMsg, StageTiming as StageTimingMsg
@@ -141,9 +140,14 @@ def _box_to_roi(box: np.ndarray) -> RegionOfInterest:
 # ----------------------------------------------------------------------------- SceneResult -> Scene
 
 
+def _object_frame_mesh(obj: SceneObject) -> Mesh:
+    """The object's mesh in its ROS object frame: geometry_msgs/Pose has no scale, so it is baked
+    into the vertices (msg/SceneObject.msg)."""
+    return Mesh(obj.mesh.vertices * np.float32(obj.pose.scale), obj.mesh.faces, obj.mesh.vertex_colors)
+
+
 def _object_to_msg(obj: SceneObject, object_id: int, is_query: bool) -> SceneObjectMsg:
-    # geometry_msgs/Pose has no scale: bake it into the object-frame vertices (msg/SceneObject.msg).
-    scaled = Mesh(obj.mesh.vertices * np.float32(obj.pose.scale), obj.mesh.faces, obj.mesh.vertex_colors)
+    scaled = _object_frame_mesh(obj)
     lo, hi = scaled.bounds()
     size = hi - lo
     boxes = np.asarray(obj.boxes_per_view, dtype=np.float64).reshape(-1, 4)
@@ -353,45 +357,55 @@ def collision_object_id(object_id: int) -> str:
 
 
 @dataclass(frozen=True)
-class CollisionObjects:
-    """objects: moveit_msgs/CollisionObject ADDs, message order. skipped: one line per object left
-    out (empty mesh, or geometry that could not be built), for the node's log and diagnostics."""
+class CollisionShapes:
+    """shapes: per SceneResult object (result order), its collision geometry in the OBJECT frame of
+    its scenegen_ros/SceneObject (metres, scale applied), or None when it has none. skipped: one line
+    per None (empty mesh, or geometry that could not be built), for the node's log and diagnostics."""
 
-    objects: tuple
+    shapes: tuple[CollisionGeometry | None, ...]
     skipped: tuple[str, ...]
 
 
-def scene_to_collision_objects(
-    scene_msg: Scene,
-    geometry: CollisionGeometryConfig,
-    collision_object_cls,
-    db: str = "",
-    observed_points: Mapping[int, np.ndarray] | None = None,
-) -> CollisionObjects:
-    """One moveit_msgs/CollisionObject (operation ADD, which replaces an existing object of the same
-    id) per object, shaped by `geometry` (`collision_geometry`: mesh, convex_hull,
-    convex_decomposition or box; closed meshes within geometry.max_faces each).
-
-    header = scene header; pose = object pose (header frame, metres when the scene is metric);
-    meshes in the object frame with identity mesh poses, or for ``box`` one SolidPrimitive BOX at
-    its pose in the object frame; type (object_recognition_msgs/ObjectType): key = label, db = `db`
-    (the object database the keys refer to; "" = none). observed_points: object id -> [M, 3] depth
-    points in the header frame (metres) that the geometry must contain, padding deep.
-    collision_object_cls: the CollisionObject class (moveit_msgs.msg.CollisionObject).
-    """
-    objects, skipped = [], []
-    for obj in scene_msg.objects:
-        mesh = object_mesh(obj)
+def collision_shapes(result: SceneResult, geometry: CollisionGeometryConfig) -> CollisionShapes:
+    """`collision_geometry` of every object of a metric result, holding its depth points
+    (SceneObject.observed_points) `geometry.padding_m` deep. The slow part of the collision objects
+    (convex decomposition takes seconds): the node runs it before tracking, so no track can expire
+    while its geometry is being built."""
+    shapes, skipped = [], []
+    for obj in result.objects:
+        mesh = _object_frame_mesh(obj)
         if mesh.is_empty:
-            skipped.append(f"object {obj.id}: empty mesh, no collision object")
+            shapes.append(None)
+            skipped.append(f"object {obj.index}: empty mesh, no collision object")
             continue
         points = None
-        if observed_points is not None and obj.id in observed_points:
-            points = _pose_from_msg(obj.pose).inverse().apply(observed_points[obj.id])
+        if obj.observed_points is not None:
+            points = Pose(obj.pose.translation, obj.pose.rotation_wxyz).inverse().apply(obj.observed_points)
         try:
-            shape = collision_geometry(Mesh(mesh.vertices, mesh.faces), points, geometry)
+            shapes.append(collision_geometry(Mesh(mesh.vertices, mesh.faces), points, geometry))
         except ValueError as error:
-            skipped.append(f"object {obj.id}: no {geometry.kind} collision geometry: {error}")
+            shapes.append(None)
+            skipped.append(f"object {obj.index}: no {geometry.kind} collision geometry: {error}")
+    return CollisionShapes(tuple(shapes), tuple(skipped))
+
+
+def scene_to_collision_objects(scene_msg: Scene, shapes: CollisionShapes, collision_object_cls, db: str = "") -> list:
+    """One moveit_msgs/CollisionObject (operation ADD, which replaces an existing object of the same
+    id) per object of `scene_msg` with a shape (`collision_shapes` of the result the message was
+    made from: same order).
+
+    header = scene header; pose = object pose (header frame, metres when the scene is metric);
+    meshes (every part) in the object frame with identity mesh poses, or for ``box`` one
+    SolidPrimitive BOX at its pose in the object frame; type (object_recognition_msgs/ObjectType):
+    key = label, db = `db` (the object database the keys refer to; "" = none).
+    collision_object_cls: the CollisionObject class (moveit_msgs.msg.CollisionObject).
+    Raises ValueError when the shapes do not belong to the message (count mismatch).
+    """
+    if len(shapes.shapes) != len(scene_msg.objects):
+        raise ValueError(f"{len(shapes.shapes)} collision shapes for {len(scene_msg.objects)} objects")
+    objects = []
+    for obj, shape in zip(scene_msg.objects, shapes.shapes):
+        if shape is None:
             continue
         collision = collision_object_cls(
             header=scene_msg.header, pose=obj.pose, id=collision_object_id(obj.id), operation=collision_object_cls.ADD
@@ -405,7 +419,7 @@ def scene_to_collision_objects(
         collision.type.key = obj.label
         collision.type.db = db
         objects.append(collision)
-    return CollisionObjects(tuple(objects), tuple(skipped))
+    return objects
 
 
 def collision_object_remove(object_id: int, header: Header, collision_object_cls):

@@ -54,6 +54,7 @@ from scenegen_ros.conversions import (
     camera_info_to_intrinsics,
     collision_object_remove,
     scene_result_to_msg,
+    collision_shapes,
     scene_to_collision_objects,
     scene_to_markers,
     stamp_to_ns,
@@ -499,6 +500,9 @@ class SceneGenNode(Node):
             scene = scene_result_to_msg(result, out_header, list(range(len(result.objects))))
             self._send(self._scene_pub, scene)
             return scene
+        # Collision geometry first (seconds for a convex decomposition): a track must not reach
+        # object_timeout_s, and be REMOVEd by the diagnostics timer, before its ADD goes out.
+        shapes = collision_shapes(result, self._collision_geometry) if self._collision_pub is not None else None
         now_s = self.get_clock().now().nanoseconds * 1e-9
         centroids = np.array([obj.pose.translation for obj in result.objects]).reshape(-1, 3)
         sizes = np.array([obj.size for obj in result.objects]).reshape(-1, 3)
@@ -514,14 +518,9 @@ class SceneGenNode(Node):
         )
         if self._collision_pub is not None:
             self._publish_removals(update.removed_ids, out_header)
-            # Depth points are in the result's frame, which the header frame relabels without moving.
-            observed = {i: obj.observed_points for i, obj in zip(update.ids, result.objects) if obj.observed_points is not None}
-            converted = scene_to_collision_objects(
-                scene, self._collision_geometry, self._collision_cls, db=self.config.collision_object_db, observed_points=observed
-            )
-            for line in converted.skipped:
+            for line in shapes.skipped:
                 self._warn("collision_geometry", line)
-            for collision in converted.objects:
+            for collision in scene_to_collision_objects(scene, shapes, self._collision_cls, db=self.config.collision_object_db):
                 self._send(self._collision_pub, collision)
         return scene
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 
 import numpy as np
@@ -28,6 +29,7 @@ from scenegen_ros.conversions import (  # noqa: E402
     scene_msg_to_meshes,
     scene_msg_to_result,
     scene_result_to_msg,
+    collision_shapes,
     scene_to_collision_objects,
     scene_to_markers,
     stamp_to_ns,
@@ -79,11 +81,16 @@ def make_result() -> SceneResult:
     )
 
 
-def scene_with_second_mesh(mesh: Mesh):
-    """Scene of make_result()'s two objects (ids 0, 1) with the second object's mesh replaced."""
+def result_with_second_mesh(mesh: Mesh) -> SceneResult:
+    """make_result() with the second object's mesh replaced."""
     query, other = make_result().objects
     replaced = SceneObject(1, mesh, other.pose, other.pose_relative, other.boxes_per_view)
-    return scene_result_to_msg(SceneResult((query, replaced), "f", 0, True), None, [0, 1])
+    return SceneResult((query, replaced), "f", 0, True)
+
+
+def scene_with_second_mesh(mesh: Mesh):
+    """Scene of make_result()'s two objects (ids 0, 1) with the second object's mesh replaced."""
+    return scene_result_to_msg(result_with_second_mesh(mesh), None, [0, 1])
 
 
 def input_header() -> Header:
@@ -325,9 +332,9 @@ def test_collision_objects(collision_object_cls):
     result = make_result()
     scene = scene_result_to_msg(result, input_header(), [6, 2])
     db = "{'type': 'CouchDB', 'root': 'http://localhost:5984'}"
-    converted = scene_to_collision_objects(scene, CollisionGeometryConfig(max_faces=100), collision_object_cls, db=db)
-    objects = converted.objects
-    assert [c.id for c in objects] == ["scenegen_6", "scenegen_2"] and converted.skipped == ()
+    shapes = collision_shapes(result, CollisionGeometryConfig(kind="mesh", max_faces=100))
+    objects = scene_to_collision_objects(scene, shapes, collision_object_cls, db=db)
+    assert [c.id for c in objects] == ["scenegen_6", "scenegen_2"] and shapes.skipped == ()
     for collision, obj in zip(objects, scene.objects):
         assert collision.operation == collision_object_cls.ADD
         assert collision.header.frame_id == "input_frame" and collision.pose == obj.pose
@@ -349,11 +356,14 @@ def test_collision_objects(collision_object_cls):
 
 
 def test_collision_objects_skip_empty_meshes(collision_object_cls):
-    scene = scene_with_second_mesh(Mesh(np.zeros((0, 3)), np.zeros((0, 3))))
-    converted = scene_to_collision_objects(scene, CollisionGeometryConfig(max_faces=100), collision_object_cls)
-    assert [c.id for c in converted.objects] == ["scenegen_0"]
-    assert converted.skipped == ("object 1: empty mesh, no collision object",)
-    assert (converted.objects[0].type.key, converted.objects[0].type.db) == ("table", "")  # no database by default
+    result = result_with_second_mesh(Mesh(np.zeros((0, 3)), np.zeros((0, 3))))
+    shapes = collision_shapes(result, CollisionGeometryConfig(max_faces=100))
+    assert shapes.skipped == ("object 1: empty mesh, no collision object",)
+    objects = scene_to_collision_objects(scene_result_to_msg(result, None, [0, 1]), shapes, collision_object_cls)
+    assert [c.id for c in objects] == ["scenegen_0"]
+    assert (objects[0].type.key, objects[0].type.db) == ("table", "")  # no database by default
+    with pytest.raises(ValueError, match="2 collision shapes for 1 objects"):
+        scene_to_collision_objects(scene_result_to_msg(SceneResult(result.objects[:1], "f", 0, True), None, [0]), shapes, collision_object_cls)
 
 
 def _object_frame_vertices(shape_msg, pose_msg) -> np.ndarray:
@@ -367,17 +377,19 @@ def _object_frame_vertices(shape_msg, pose_msg) -> np.ndarray:
 @pytest.mark.parametrize("kind", ["convex_hull", "box", "convex_decomposition"])
 def test_collision_kinds_contain_the_observed_points_in_the_header_frame(kind, collision_object_cls):
     result = make_result()
-    scene = scene_result_to_msg(result, input_header(), [6, 2])
     # Header-frame points around the sphere (object 2): a few sit 1 cm outside its surface.
     sphere = result.objects[1]
     directions = np.random.default_rng(0).normal(size=(40, 3))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     radius = 0.5 * sphere.pose.scale
     points = sphere.pose.translation + directions * np.where(np.arange(40) < 5, radius + 0.01, radius * 0.9)[:, None]
+    result = dataclasses.replace(result, objects=(result.objects[0], dataclasses.replace(sphere, observed_points=points)))
+    scene = scene_result_to_msg(result, input_header(), [6, 2])
     config = CollisionGeometryConfig(kind=kind, max_faces=200, padding_m=0.002, max_parts=3)
-    converted = scene_to_collision_objects(scene, config, collision_object_cls, observed_points={2: points})
-    assert converted.skipped == ()
-    collision = converted.objects[1]
+    shapes = collision_shapes(result, config)
+    assert shapes.skipped == ()
+    converted = scene_to_collision_objects(scene, shapes, collision_object_cls)
+    collision = converted[1]
     assert collision.id == "scenegen_2" and collision.pose == scene.objects[1].pose
     object_pose = Pose(
         np.array([collision.pose.position.x, collision.pose.position.y, collision.pose.position.z]),

@@ -413,6 +413,10 @@ def test_expired_objects_are_removed_and_ids_never_reused(make_node, world):
             lambda: ids <= {c.id for c in harness.collisions if c.operation == CollisionObject.REMOVE},
             "collision REMOVEs after the timeout",
         )
+        # Every ADD went out before its REMOVE (the geometry is built before the tracks start ageing).
+        operations = [(c.id, c.operation) for c in harness.collisions]
+        for object_id in ids:
+            assert operations.index((object_id, CollisionObject.ADD)) < operations.index((object_id, CollisionObject.REMOVE))
     second = harness.call(GenerateScene.Request())
     assert second.success, second.message
     assert sorted(o.id for o in second.scene.objects) == list(range(object_count + 1, 2 * object_count + 1))

@@ -27,6 +27,7 @@ from scenegen_core.world import WorldConfig, generate_scene  # noqa: E402
 from scenegen_ros.conversions import (  # noqa: E402
     object_mesh,
     scene_result_to_msg,
+    collision_shapes,
     scene_to_collision_objects,
     scene_to_markers,
 )
@@ -44,22 +45,20 @@ def node_config():
 
 @pytest.fixture(scope="module")
 def results(node_config):
-    """(scenegen_ros/Scene message, object id -> depth points in its header frame) of the
-    pipeline's results on a few synthetic scenes."""
+    """(pipeline SceneResult, its scenegen_ros/Scene message) on a few synthetic scenes."""
     pipeline = SceneGenPipeline(dataclasses.replace(node_config.pipeline_config(), steps=2))
     out = []
     for seed in SEEDS:
         world = generate_scene(seed, WorldConfig(min_objects=2, max_objects=4, image_width=96, image_height=96))
         result = pipeline.run([world.views()[0]])
         assert result.objects, f"scene {seed}: no objects"
-        ids = list(range(len(result.objects)))
-        out.append((scene_result_to_msg(result, None, ids), {i: obj.observed_points for i, obj in zip(ids, result.objects)}))
+        out.append((result, scene_result_to_msg(result, None, list(range(len(result.objects))))))
     return out
 
 
 @pytest.fixture(scope="module")
 def scenes(results):
-    return [message for message, _ in results]
+    return [message for _, message in results]
 
 
 def assert_closed_manifold(vertices: np.ndarray, faces: np.ndarray, what: str) -> None:
@@ -103,10 +102,11 @@ def test_collision_geometry_is_closed_manifold_and_holds_the_depth_points(kind, 
         pytest.skip("moveit_msgs not importable (stand-in built by scripts/build_interfaces.sh)")
     config = dataclasses.replace(node_config.collision_geometry_config(), kind=kind, padding_m=0.003)
     # CoACD takes seconds per object: one scene is enough for it.
-    for scene, points in results[:1] if kind == "convex_decomposition" else results:
-        converted = scene_to_collision_objects(scene, config, collision_object_cls, observed_points=points)
-        assert converted.skipped == () and len(converted.objects) == len(scene.objects)
-        for collision, obj in zip(converted.objects, scene.objects):
+    for result, scene in results[:1] if kind == "convex_decomposition" else results:
+        shapes = collision_shapes(result, config)
+        objects = scene_to_collision_objects(scene, shapes, collision_object_cls)
+        assert shapes.skipped == () and len(objects) == len(scene.objects)
+        for collision, obj, source in zip(objects, scene.objects, result.objects):
             if kind == "box":
                 assert len(collision.primitives) == 1 and not collision.meshes
                 continue
@@ -120,7 +120,7 @@ def test_collision_geometry_is_closed_manifold_and_holds_the_depth_points(kind, 
             # Depth points (object frame) inside some part, the padding deep (0.2 mm float slack).
             q, t = obj.pose.orientation, obj.pose.position
             rotation = trimesh.transformations.quaternion_matrix([q.w, q.x, q.y, q.z])[:3, :3]
-            local = (points[obj.id] - [t.x, t.y, t.z]) @ rotation
+            local = (source.observed_points - [t.x, t.y, t.z]) @ rotation
             # (open3d distances: trimesh's need rtree, which is not installed)
             depth = -np.min([signed_distance(part, local) for part in parts], axis=0)
             assert depth.min() >= config.padding_m - 2e-4, f"collision object {collision.id}: a depth point sticks out"
