@@ -6,10 +6,10 @@
   2D convex hull) of the object's points projected onto the table plane, extruded from the table
   plane up to the highest point. Hidden parts inside that prism are covered.
 
-Table plane: always estimated from depth by RANSAC (`depth_proposals.fit_table_plane`), over
-the pixels outside the object masks (GT masks) or over every pixel (predicted masks, where the
-table is simply the dominant plane); the known table height is never used, so the baselines see
-exactly what a robot would.
+Table plane: always estimated from depth (`depth_proposals.find_table`: RANSAC candidates, the
+one supporting the objects, noise-adapted bands), over the pixels outside the object masks (GT
+masks) or over every pixel (predicted masks); the known table height is never used, so the
+baselines see exactly what a robot would.
 
 Masks: ``gt`` uses the views' masks (object order = truth order, so correspondence is known);
 ``pred`` ignores them and segments depth (`depth_proposals.segment_depth`), so predictions must
