@@ -2,7 +2,7 @@
 
     python -m scenegen_core.evaluation.evaluate --data DIR --methods hull_gt box_gt hull_pred box_pred \
         [--limit N] [--figures N] [--points 10240] [--icp-max-points 8192] [--voxel-size 0.0025] \
-        [--workers 1] --out OUTDIR
+        [--depth-noise off|d435] [--detection] [--workers 1] --out OUTDIR
 
 DIR holds scene folders (`scenegen_core.world.dataset` format), directly or under DIR/<--split>.
 Every method sees camera 0..K-1 of a scene as `View`s (with the true masks; methods named
@@ -37,10 +37,24 @@ sets and voxel unions, so scene CD / F-score and completeness pay for the object
 one (scene CD is NaN and scene F-score 0 when nothing usable is left). The official protocol
 instead drops a scene whose evaluation raises from its means; here it counts.
 
+Depth noise. ``--depth-noise NAME`` evaluates every scene through that depth sensor model
+(`scenegen_core.world.sensor`; "off" = the exact rendered depth), whatever the dataset was
+generated with; without the flag each scene's own ``WorldConfig.depth_noise`` applies (exact
+depth unless it was generated with ``generate --depth-noise``). The stored renders are always
+exact and the noise is applied when the views are produced, deterministically from the scene
+seed, so one dataset gives paired runs with and without noise.
+
+Detection. ``--detection`` also scores the depth proposals (`depth_proposals.segment_depth`, the
+masks the pipeline uses when none are given) as class-agnostic detection in view 0
+(`detection.py`: recall at mask IoU >= 0.5 over the objects >= 20 % visible, precision), on the
+same views as the methods; ``--methods`` may then be empty.
+
 Outputs: the table (methods x metrics, mean ± std; "failed" = share of true objects that failed)
 followed by failure counts per method, on stdout and in OUTDIR/table.txt, OUTDIR/results.csv
 (row_type object / scene / summary), OUTDIR/figures/<scene>_<method>.png for the first
---figures scenes (usable predictions only).
+--figures scenes (usable predictions only); with --detection the detection line ends the table
+and OUTDIR/detection.csv holds one row per true object (scene, object, visible fraction,
+matched IoU) and one per scene (counts).
 
 Adding a method: `register_method(name, callable)` where the callable maps
 ``Sequence[View] -> list[PredictedObject]`` (see `baselines.PredictedObject`); for the SceneGen
@@ -64,6 +78,13 @@ import numpy as np
 from PIL import Image
 
 from scenegen_core.evaluation.baselines import PredictedObject, box_baseline, hull_baseline
+from scenegen_core.evaluation.detection import (
+    DetectionConfig,
+    SceneDetection,
+    detect_scene,
+    format_detection,
+    summarize_detection,
+)
 from scenegen_core.segmentation.depth_proposals import match_masks
 from scenegen_core.evaluation.metrics import (
     ProtocolConfig,
@@ -81,6 +102,7 @@ from scenegen_core.types import Mesh, Pose, View
 from scenegen_core.world.dataset import list_scenes, load_scene
 from scenegen_core.world.ground_truth import world_from_canonical
 from scenegen_core.world.scene import SyntheticScene
+from scenegen_core.world.sensor import DEPTH_NOISE_PRESETS, depth_noise_preset
 from scenegen_core.world.transforms import transform_points
 
 if TYPE_CHECKING:  # the pipeline pulls in torch; the baselines do not need it
@@ -550,17 +572,37 @@ def write_csv(
 # ------------------------------------------------------------------------------------ CLI
 
 
+def write_detection_csv(path: pathlib.Path, rows: Sequence[SceneDetection]) -> None:
+    """detection.csv: one "object" row per true object, one "scene" row per scene (module docstring)."""
+    columns = ["row_type", "scene", "object_index", "visible_fraction", "matched_iou", "num_objects", "num_eligible",
+               "num_recalled", "num_predicted", "num_true_positive", "seconds"]  # fmt: skip
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+        writer.writeheader()
+        for row in rows:
+            for index, (visible, iou) in enumerate(zip(row.visible_fraction, row.matched_iou)):
+                values = {"scene": row.scene, "object_index": index, "visible_fraction": visible, "matched_iou": iou}
+                writer.writerow({"row_type": "object", **values})
+            counts = {k: getattr(row, k) for k in columns[5:]}
+            writer.writerow({"row_type": "scene", "scene": row.scene, "num_objects": row.num_objects, **counts})
+
+
 @dataclass(frozen=True)
 class _Job:
     scene_dir: pathlib.Path
     methods: tuple[str, ...]
     config: EvaluationConfig
     figure_dir: pathlib.Path | None
+    depth_noise: str | None = None  # preset name or "off"; None: the scene's own config
+    detection: DetectionConfig | None = None
 
 
-def _run_job(job: _Job) -> list[SceneEvaluation]:
+def _run_job(job: _Job) -> tuple[list[SceneEvaluation], SceneDetection | None]:
     scene = load_scene(job.scene_dir)
+    if job.depth_noise is not None:
+        scene = scene.with_depth_noise(depth_noise_preset(job.depth_noise))
     truth = SceneTruth.from_scene(job.scene_dir.name, scene, job.config.robotics)
+    detection = detect_scene(job.scene_dir.name, scene, config=job.detection) if job.detection is not None else None
     results = []
     for method_name in job.methods:
         result = evaluate_scene(truth, method_name, METHODS[method_name], job.config)
@@ -588,14 +630,14 @@ def _run_job(job: _Job) -> list[SceneEvaluation]:
                 f"scene F {s.scene_fscore:.2f}",
             )
             Image.fromarray(picture).save(job.figure_dir / f"{truth.name}_{method_name}.png")
-    return results
+    return results, detection
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scenegen_core.evaluation.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, type=pathlib.Path, help="folder of scene folders (or its parent, see --split)")
     parser.add_argument("--split", default=None, help="read DIR/<split> instead of DIR")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), help=f"any of {sorted(METHODS)}")
+    parser.add_argument("--methods", nargs="*", default=list(METHODS), help=f"any of {sorted(METHODS)} (none: --detection only)")
     parser.add_argument("--limit", type=int, default=None, help="first N scenes only")
     parser.add_argument("--figures", type=int, default=5, help="pictures for the first N scenes")
     parser.add_argument("--points", type=int, default=ProtocolConfig.num_points, help="surface samples per object")
@@ -607,6 +649,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--voxel-size", type=float, default=RoboticsConfig.voxel_size, help="metres")
     parser.add_argument("--min-mask-iou", type=float, default=EvaluationConfig.min_mask_iou)
+    parser.add_argument(
+        "--depth-noise",
+        choices=["off", *DEPTH_NOISE_PRESETS],
+        default=None,
+        help="depth sensor model for every scene (off = exact depth); default: each scene's own WorldConfig.depth_noise",
+    )
+    parser.add_argument(
+        "--detection", action="store_true", help="also score the depth proposals: recall / precision at mask IoU 0.5"
+    )
     parser.add_argument("--workers", type=int, default=1, help="processes (scenes in parallel)")
     parser.add_argument("--out", required=True, type=pathlib.Path)
     parser.add_argument(
@@ -649,6 +700,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         parser.error(f"unknown methods {unknown}; known: {sorted(METHODS)}")
+    if not args.methods and not args.detection:
+        parser.error("nothing to evaluate: give --methods and/or --detection")
     data = args.data / args.split if args.split else args.data
     scene_dirs = list_scenes(data)[: args.limit]
     if not scene_dirs:
@@ -662,8 +715,10 @@ def main(argv: list[str] | None = None) -> int:
     figure_dir = args.out / "figures"
     if args.figures > 0:
         figure_dir.mkdir(exist_ok=True)
+    detection_config = DetectionConfig() if args.detection else None
     jobs = [
-        _Job(d, tuple(args.methods), config, figure_dir if i < args.figures else None) for i, d in enumerate(scene_dirs)
+        _Job(d, tuple(args.methods), config, figure_dir if i < args.figures else None, args.depth_noise, detection_config)
+        for i, d in enumerate(scene_dirs)
     ]
     start = time.perf_counter()
     if args.workers > 1:
@@ -672,14 +727,24 @@ def main(argv: list[str] | None = None) -> int:
     else:
         per_scene = [_run_job(job) for job in jobs]
     elapsed = time.perf_counter() - start
-    results = [r for scene_results in per_scene for r in scene_results]
+    results = [r for scene_results, _ in per_scene for r in scene_results]
+    detections = [d for _, d in per_scene if d is not None]
     object_rows = [row for r in results for row in r.object_rows]
     scene_rows = [r.scene_row for r in results]
     summary = summarize(object_rows, scene_rows, args.methods)
-    table = format_table(summary) + "\n" + failure_report(object_rows, scene_rows, args.methods)
+    lines = [format_table(summary), failure_report(object_rows, scene_rows, args.methods)] if args.methods else []
+    if detections:
+        lines.append(format_detection(summarize_detection(detections), detection_config))
+        write_detection_csv(args.out / "detection.csv", detections)
+    table = "\n".join(lines)
     protocol = config.protocol
+    noise = "as generated" if args.depth_noise is None else args.depth_noise
+    if args.methods:
+        num_objects = sum(r.num_objects for r in scene_rows if r.method == args.methods[0])
+    else:
+        num_objects = sum(d.num_objects for d in detections)
     header = (
-        f"{len(scene_dirs)} scenes, {len(object_rows) // len(args.methods)} objects from {data}; "
+        f"{len(scene_dirs)} scenes, {num_objects} objects from {data}; depth noise: {noise}; "
         f"{protocol.num_points} points/object, ICP <= {protocol.icp_iterations} iterations, tolerance "
         f"{protocol.icp_tolerance:g}, {protocol.icp_max_points or 'all'} points matched; "
         f"voxel {args.voxel_size * 1000:g} mm; evaluation wall time {elapsed:.1f} s ({args.workers} worker(s))"

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 import open3d as o3d
 
-from scenegen_core.types import Mesh, Pose
+from scenegen_core.types import CameraIntrinsics, Mesh, Pose
+from scenegen_core.world.render import render_instance_ids
 from scenegen_core.world.scene import SyntheticScene
 from scenegen_core.world.transforms import rotation_about, transform_points
 
@@ -213,7 +214,26 @@ def compute_ground_truth(
     )
 
 
+def visible_fractions(scene: SyntheticScene, camera: int = 0) -> np.ndarray:
+    """[N] float64, per object (scene order): the share of its whole silhouette in that camera that
+    its instance mask shows, in [0, 1] (1 - occlusion - truncation).
+
+    The whole silhouette is the object rendered alone through the same pinhole on an image plane
+    extended by the image's width and height on every side (3 x 3 images), so the parts cut off by
+    the image border count as hidden; an object reaching beyond that plane is credited with less.
+    """
+    cam = scene.cameras[camera]
+    k = cam.intrinsics
+    extended = CameraIntrinsics(k.fx, k.fy, k.cx + k.width, k.cy + k.height, 3 * k.width, 3 * k.height)
+    shown = np.bincount(scene.renders[camera].instance_ids.ravel().clip(-1) + 1, minlength=len(scene.objects) + 1)[1:]
+    whole = np.array(
+        [np.sum(render_instance_ids([mesh], extended, cam.camera_from_world) == 0) for mesh in scene.object_meshes_world()]
+    )
+    return np.divide(shown, whole, out=np.zeros(len(whole)), where=whole > 0)
+
+
 __all__ = [
+    "visible_fractions",
     "ObjectGroundTruth",
     "SceneGroundTruth",
     "compute_ground_truth",
