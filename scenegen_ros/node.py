@@ -174,6 +174,9 @@ class SceneGenNode(Node):
         self._stats_lock = threading.Lock()
         self._tracker = ObjectTracker(self.config.tracker_config())
         self._tracker_lock = threading.Lock()  # worker updates, diagnostics timer expires
+        # Held by the worker from a track update until that result's messages are out: the timer
+        # skips expiry meanwhile, so a REMOVE can never overtake the ADD it removes.
+        self._publishing = threading.Lock()
         self._last_header = Header(frame_id=self.config.frame_id_override)
         self._stale: set[StreamKey] = set()  # touched only by the diagnostics timer
         self._collision_cls = self._collision_object_class()
@@ -503,25 +506,26 @@ class SceneGenNode(Node):
         # Collision geometry first (seconds for a convex decomposition): a track must not reach
         # object_timeout_s, and be REMOVEd by the diagnostics timer, before its ADD goes out.
         shapes = collision_shapes(result, self._collision_geometry) if self._collision_pub is not None else None
-        now_s = self.get_clock().now().nanoseconds * 1e-9
-        centroids = np.array([obj.pose.translation for obj in result.objects]).reshape(-1, 3)
-        sizes = np.array([obj.size for obj in result.objects]).reshape(-1, 3)
-        with self._tracker_lock:
-            update = self._tracker.update(centroids, sizes, now_s)
-            self._last_header = out_header
-        scene = scene_result_to_msg(result, out_header, list(update.ids))
-        self._send(self._scene_pub, scene)
-        self._send(
-            self._marker_pub,
-            scene_to_markers(scene, max_faces=self.config.marker_max_faces,
-                             lifetime=Duration(seconds=self.config.object_timeout_s).to_msg()),
-        )
-        if self._collision_pub is not None:
-            self._publish_removals(update.removed_ids, out_header)
-            for line in shapes.skipped:
-                self._warn("collision_geometry", line)
-            for collision in scene_to_collision_objects(scene, shapes, self._collision_cls, db=self.config.collision_object_db):
-                self._send(self._collision_pub, collision)
+        with self._publishing:
+            now_s = self.get_clock().now().nanoseconds * 1e-9
+            centroids = np.array([obj.pose.translation for obj in result.objects]).reshape(-1, 3)
+            sizes = np.array([obj.size for obj in result.objects]).reshape(-1, 3)
+            with self._tracker_lock:
+                update = self._tracker.update(centroids, sizes, now_s)
+                self._last_header = out_header
+            scene = scene_result_to_msg(result, out_header, list(update.ids))
+            self._send(self._scene_pub, scene)
+            self._send(
+                self._marker_pub,
+                scene_to_markers(scene, max_faces=self.config.marker_max_faces,
+                                 lifetime=Duration(seconds=self.config.object_timeout_s).to_msg()),
+            )
+            if self._collision_pub is not None:
+                self._publish_removals(update.removed_ids, out_header)
+                for line in shapes.skipped:
+                    self._warn("collision_geometry", line)
+                for collision in scene_to_collision_objects(scene, shapes, self._collision_cls, db=self.config.collision_object_db):
+                    self._send(self._collision_pub, collision)
         return scene
 
     def _publish_removals(self, ids: Sequence[int], header: Header) -> None:
@@ -603,8 +607,14 @@ class SceneGenNode(Node):
         for key in sorted(self._stale - now_stale):
             self.get_logger().info(f"{key} ('{self._stream_topics_by_key[key]}') publishes again")
         self._stale = now_stale
+        expired = ()
+        if self._publishing.acquire(blocking=False):  # else a result is going out: expire next tick
+            try:
+                with self._tracker_lock:
+                    expired = self._tracker.expire(self.get_clock().now().nanoseconds * 1e-9)
+            finally:
+                self._publishing.release()
         with self._tracker_lock:
-            expired = self._tracker.expire(self.get_clock().now().nanoseconds * 1e-9)
             tracked = len(self._tracker.active_ids)
             header = self._last_header
         try:
