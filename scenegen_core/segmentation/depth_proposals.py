@@ -126,7 +126,11 @@ class SegmentationConfig:
     opening of it (the inside of a cup) and joins it. min_object_points: smaller clusters are
     dropped. peak_sigmas / min_peak_points: so are clusters with fewer points higher than
     max(min_height, peak_sigmas height sigmas) above the table (noise that just crossed the
-    noise_sigmas threshold; always passed with exact depth). fill_holes: add the pixels without a
+    noise_sigmas threshold; always passed with exact depth). grow_sigmas / grow_px: then each
+    object takes the points lower than the threshold, down to max(min_height, grow_sigmas height
+    sigmas), that connect to it in the image (up to grow_px pixels away, each step closer than
+    eps in 3D): hysteresis, so noise cuts less off the foot of an object (>= noise_sigmas: off).
+    fill_holes: add the pixels without a
     reading that a mask encloses (or closes over with a 3 x 3 closing) to it. seed: RANSAC seed
     (open3d's global generator).
     """
@@ -151,6 +155,8 @@ class SegmentationConfig:
     min_object_points: int = 30
     peak_sigmas: float = 5.0
     min_peak_points: int = 5
+    grow_sigmas: float = 1.5
+    grow_px: int = 8
     fill_holes: bool = True
     seed: int = 0
 
@@ -548,8 +554,8 @@ def segment_depth(views: Sequence[View], config: SegmentationConfig = Segmentati
     eps = max(config.cluster_eps, 3.0 * footprint)
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(candidates))
     labels = np.asarray(cloud.cluster_dbscan(eps, config.cluster_min_points), dtype=np.int64)
-    # 4. Clusters that DBSCAN's density rule split along thin structures (a mug's rim) but that
-    #    touch in the images at enough pixel pairs closer than eps in 3D are one.
+    # 4. Clusters that are one object in the images are joined (`_link_clusters`): DBSCAN's density
+    #    rule splits thin structures (a mug's rim), and a cup's inside is seen through its opening.
     labels = _link_clusters(labels, above, per_view, eps, config)
     # 5. Keep clusters big enough that stand out of the noise (min_peak_points clearly above the
     #    table: noise only just crosses the threshold); order by size (largest first, like
@@ -563,13 +569,41 @@ def segment_depth(views: Sequence[View], config: SegmentationConfig = Segmentati
     remap = np.full(max(len(counts), 1) + 1, -1, dtype=np.int64)
     remap[np.asarray(kept, dtype=np.int64)] = np.arange(len(kept))
     labels = np.where(labels >= 0, remap[labels.clip(0)], -1)
-    # 6. Scatter labels back into per-view masks; holes without a reading join the mask around them.
+    # 6. Scatter labels back into per-view masks; lower points next to an object join it
+    #    (`_grow_labels`), and holes without a reading join the mask around them.
     masks = []
     for image, v in zip(_label_images(labels, above), per_view):
+        if config.grow_sigmas < config.noise_sigmas and len(kept):
+            samples = DepthSamples.of([v], [v.valid])
+            weak = np.zeros(v.valid.shape, dtype=bool)
+            weak[v.valid] = table.resolvable(samples, config) & (plane.height(samples.points) < config.max_height)
+            weak[v.valid] &= plane.height(samples.points) > table.threshold(samples, config.min_height, config.grow_sigmas)
+            weak[weak] = table.over_table(v.points[weak], config.table_margin)
+            image = _grow_labels(image, weak, v.points, eps, config.grow_px)
         view_masks = image[None] == np.arange(len(kept))[:, None, None]
         masks.append(_fill_mask_holes(view_masks, v.valid) if config.fill_holes and len(kept) else view_masks)
     points = tuple(candidates[labels == k] for k in range(len(kept)))
     return DepthSegmentation(plane, tuple(masks), points, table)
+
+
+def _grow_labels(image: np.ndarray, weak: np.ndarray, points: np.ndarray, eps: float, steps: int) -> np.ndarray:
+    """[H, W] label image (-1 = none) grown into the unlabelled weak pixels (hysteresis): up to
+    steps times, a weak pixel takes the label of a labelled 8-neighbour closer than eps in 3D
+    (points [H, W, 3]); the first label found wins."""
+    image = image.copy()
+    offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+    for _ in range(steps):
+        grown = False
+        for dy, dx in offsets:
+            (target, source), (p_target, p_source) = _offset_pairs(image, dy, dx), _offset_pairs(points, dy, dx)
+            free = _offset_pairs(weak, dy, dx)[0] & (target < 0) & (source >= 0)
+            free[free] = np.linalg.norm(p_target[free] - p_source[free], axis=-1) < eps
+            if free.any():
+                target[free] = source[free]  # a view into image: writes through
+                grown = True
+        if not grown:
+            break
+    return image
 
 
 def _label_images(labels: np.ndarray, above: Sequence[np.ndarray]) -> list[np.ndarray]:
