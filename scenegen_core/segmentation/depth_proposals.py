@@ -145,7 +145,7 @@ class SegmentationConfig:
     min_height: float = 0.006
     max_height: float = 0.6
     table_margin: float = 0.03
-    noise_sigmas: float = 3.0
+    noise_sigmas: float = 2.5
     max_noise_band: float = 0.04
     cluster_eps: float = 0.015
     cluster_min_points: int = 8
